@@ -1,0 +1,144 @@
+"""The small typed records that hooks take and return.
+
+Flow Service resources live in :mod:`sourceflow.model`; these records are what passes between
+the core and a plugin around them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from attrs import define, field
+
+from sourceflow.model import JSON, ConnectionSpec, FlowSpec
+
+InletOwner = Literal["connection", "flow"]
+
+
+@define(kw_only=True, frozen=True)
+class Source:
+    """A source a plugin provides (returned by ``sourceflow_sources``).
+
+    :param name: short name used on the command line, e.g. ``"http"``; unique across plugins.
+    :param title: human name, e.g. ``"HTTP API"``.
+    :param connection_spec: the connector's connection spec, served at ``/connectionSpecs``.
+    :param flow_specs: the flow specs its flows use; ``flow_specs[0]`` is the default.
+    :param mode: ``"streaming"`` (records are pushed to an inlet) or ``"scheduled"`` (pulled
+        by runs through ``sourceflow_read``).
+    :param inlet_on: for streaming sources, which resource gets the inlet: the base
+        ``"connection"`` (HTTP API: ``auth.params.inletUrl``) or the ``"flow"`` (generic
+        streaming: ``options.inletUrl``).
+    :param needs_base_connection: False for generic streaming sources whose source connection
+        names a ``providerId`` instead of a base connection.
+    :param mapping_flow_spec: the flow spec to use when a mapping is given, when it differs
+        from the default one (HTTP API: ``c1a19761-…``).
+    """
+
+    name: str
+    title: str
+    connection_spec: ConnectionSpec
+    flow_specs: tuple[FlowSpec, ...] = ()
+    mode: Literal["streaming", "scheduled"] = "streaming"
+    inlet_on: InletOwner | None = None
+    needs_base_connection: bool = True
+    mapping_flow_spec: str | None = None
+    description: str = ""
+
+    @property
+    def id(self) -> str:
+        """The connection spec id, which identifies the source on the platform."""
+        return self.connection_spec.id
+
+
+@define(kw_only=True, frozen=True)
+class ExploreRequest:
+    """An explore call: ``objectType``, ``object``, ``fileType``, ``preview``, ``sourceParams``."""
+
+    object_type: str = "rest"
+    object: str | None = None
+    file_type: str | None = None
+    preview: bool = False
+    source_params: JSON = field(factory=dict)
+
+
+@define(kw_only=True)
+class ExploreResult:
+    """What explore answers: the objects on offer, or one object's structure and a preview."""
+
+    items: list[JSON] | None = None
+    format: str | None = None
+    schema: JSON | None = None
+    data: list[JSON] | None = None
+
+
+@define(kw_only=True)
+class SourceParams:
+    """The ``data`` and ``params`` of a source connection for one object."""
+
+    data_format: str | None = "json"
+    params: JSON | None = None
+
+
+@define(kw_only=True)
+class Endpoint:
+    """A flow's streaming endpoint once it exists."""
+
+    inlet_id: str
+    inlet_url: str
+    flow_id: str
+    authentication_required: bool = False
+    webhook_url: str | None = None
+
+
+@define(kw_only=True)
+class ReadResult:
+    """One scheduled read: records (an iterable, read lazily) and the cursor to resume from."""
+
+    records: Iterable[JSON]
+    state: JSON = field(factory=dict)
+
+
+@define(kw_only=True, frozen=True)
+class Delivery:
+    """An inbound delivery at the inlet, as the sender made it.
+
+    ``body`` holds the raw bytes, because signatures are computed over them, not over parsed
+    JSON. Header names are lower-case.
+    """
+
+    inlet_id: str
+    flow_id: str | None
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    config: JSON = field(factory=dict)
+
+
+@define(kw_only=True, frozen=True)
+class Verdict:
+    """A plugin's judgement of a delivery.
+
+    :param authentic: False refuses the delivery with 401 and ``reason``; it is not stored.
+    :param delivery_id: the sender's id for the delivery (e.g. ``X-Shopify-Webhook-Id``);
+        a second delivery with the same id is acknowledged and not stored again.
+    """
+
+    authentic: bool
+    delivery_id: str | None = None
+    reason: str | None = None
+
+
+@define(kw_only=True, frozen=True)
+class Step:
+    """A lifecycle step, as observers see it.
+
+    :param name: ``base_connection``, ``explore``, ``source_connection``,
+        ``target_connection``, ``mapping``, ``flow``, ``endpoint``, ``teardown``, ``run``.
+    :param source: the source's name.
+    :param detail: ids and names involved (never credentials).
+    """
+
+    name: str
+    source: str
+    detail: Mapping[str, Any] = field(factory=dict)

@@ -1,0 +1,1 @@
+"""sourceflow plugin for Adobe Experience Platform's HTTP API streaming source."""
