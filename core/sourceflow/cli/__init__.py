@@ -1,0 +1,107 @@
+"""The ``sourceflow`` command.
+
+Subcommands are imported only when they run (click's lazy-group pattern), so ``sourceflow
+plugins`` does not pay for the HTTP client or the local platform.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+COMMANDS = {
+    "plugins": "sourceflow.cli.plugins_cmd:plugins",
+    "platform": "sourceflow.cli.platform_cmd:platform",
+    "connect": "sourceflow.cli.connect_cmd:connect",
+    "teardown": "sourceflow.cli.connect_cmd:teardown",
+    "connections": "sourceflow.cli.connect_cmd:connections",
+    "send": "sourceflow.cli.send_cmd:send",
+    "datasets": "sourceflow.cli.datasets_cmd:datasets",
+    "demo": "sourceflow.cli.demo_cmd:demo",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attr = self.lazy[cmd_name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--platform",
+    "platform_url",
+    envvar="SOURCEFLOW_PLATFORM_URL",
+    metavar="URL",
+    help="Flow Service to talk to [env SOURCEFLOW_PLATFORM_URL; default: the local platform, "
+    "http://127.0.0.1:8300].",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(package_name="sourceflow", prog_name="sourceflow")
+@click.pass_context
+def cli(ctx: click.Context, platform_url: str | None, debug: bool) -> None:
+    """Bring sources into Adobe Experience Platform through the Flow Service.
+
+    Every command talks to the local Flow Service unless --platform (or
+    SOURCEFLOW_PLATFORM_URL) names another, such as https://platform.adobe.io.
+
+    \b
+    Start here:
+      sourceflow demo                      the whole lifecycle on a local platform
+      sourceflow platform serve            run the local Flow Service
+      sourceflow connect http --dataset ID connect a source, print its inlet URL
+      sourceflow plugins                   list installed sources
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["platform_url"] = platform_url
+    ctx.obj["debug"] = debug
+    from sourceflow import log
+
+    log.configure(level="DEBUG" if debug else "WARNING")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; sourceflow's own errors become one line on stderr, not a traceback."""
+    from sourceflow.errors import SourceflowError
+
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="sourceflow", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except SourceflowError as exc:
+        if debug:
+            raise
+        from sourceflow.redact import scrub
+
+        click.echo(f"error: {scrub(str(exc))}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    return 0

@@ -1,0 +1,7 @@
+"""``python -m sourceflow.cli``."""
+
+import sys
+
+from sourceflow.cli import main
+
+sys.exit(main())

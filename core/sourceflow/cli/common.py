@@ -1,0 +1,51 @@
+"""What the subcommands share: settings from flags and env, the client, output helpers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from sourceflow.client import FlowServiceClient
+    from sourceflow.config import Settings
+
+
+def settings(ctx: click.Context) -> Settings:
+    """Settings from ``SOURCEFLOW_*`` variables and the ``--platform`` flag."""
+    from sourceflow import config
+
+    return config.from_env(platform_url=ctx.find_root().obj.get("platform_url"))
+
+
+def client(ctx: click.Context) -> FlowServiceClient:
+    """A Flow Service client for this invocation, closed when the command ends."""
+    from sourceflow.client import FlowServiceClient, RetryPolicy
+
+    # A person is waiting: give up on an unreachable platform in seconds, not minutes.
+    c = FlowServiceClient(settings(ctx), retry=RetryPolicy(attempts=4, total_seconds=20))
+    ctx.call_on_close(c.close)
+    return c
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    """Print rows as a plain aligned table."""
+    cells = [[str(h) for h in headers], *[[("" if c is None else str(c)) for c in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            click.echo("  ".join("-" * w for w in widths))
+
+
+def step_printer(step: str, status: str, detail: str) -> None:
+    """Show a lifecycle step as it completes, on stderr (stdout stays for results)."""
+    mark = {"created": "+", "reused": "=", "deleted": "-", "skipped": " "}.get(status, "*")
+    click.echo(f"  {mark} {step.replace('_', ' '):<18} {status:<8} {detail}", err=True)

@@ -1,0 +1,193 @@
+"""The plugin manager: entry points, the allow-list, failures, ownership of sources."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import sourceflow
+from sourceflow import plugins
+from sourceflow.errors import PluginError, UnknownSource
+from sourceflow.hooktypes import Source, Step
+from sourceflow.model import Auth, ConnectionSpec
+
+HTTP_SPEC = "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb"
+
+
+def make_dist(root: Path, dist: str, module: str, code: str) -> None:
+    """Install a plugin distribution the way pip lays one out: a module and its dist-info."""
+    (root / f"{module}.py").write_text(textwrap.dedent(code), encoding="utf-8")
+    info = root / f"{dist.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[sourceflow]\n{module} = {module}\n")
+
+
+SOURCE_CODE = """
+import sourceflow
+from sourceflow.hooktypes import Source
+from sourceflow.model import ConnectionSpec
+
+@sourceflow.hookimpl
+def sourceflow_sources():
+    return [Source(name={name!r}, title="T", connection_spec=ConnectionSpec(
+        id={spec!r}, name="t", provider_id="p"))]
+"""
+
+
+def run_plugins(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "PYTHONPATH": str(tmp_path), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "sourceflow.cli", "plugins", "--json"],
+        capture_output=True, text=True, env=environ, timeout=60, check=False,
+    )
+
+
+def test_installed_http_plugin_is_listed_with_hooks_and_source(tmp_path):
+    out = run_plugins(tmp_path)
+    assert out.returncode == 0, out.stderr
+    listing = json.loads(out.stdout)
+    http = next(p for p in listing["plugins"] if p["name"] == "sourceflow-http")
+    assert http["version"]
+    assert "sourceflow_authenticate" in http["hooks"]
+    assert http["sources"] == [
+        {"name": "http", "title": "HTTP API", "connectionSpecId": HTTP_SPEC, "mode": "streaming"}
+    ]
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_the_rest_work(tmp_path):
+    make_dist(tmp_path, "sourceflow-broken", "sf_broken", "import no_such_module_here\n")
+    out = run_plugins(tmp_path)
+    assert out.returncode == 0, out.stderr
+    listing = json.loads(out.stdout)
+    assert [p["name"] for p in listing["plugins"]] == ["sourceflow-http"]
+    (failure,) = listing["failures"]
+    assert failure["distribution"] == "sourceflow-broken"
+    assert "no_such_module_here" in failure["error"]
+
+
+def test_two_plugins_claiming_one_connection_spec_is_an_error_naming_both(tmp_path):
+    make_dist(tmp_path, "sourceflow-impostor", "sf_impostor",
+              SOURCE_CODE.format(name="other", spec=HTTP_SPEC))
+    out = run_plugins(tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1, out.stderr  # one line, no traceback
+    assert "sourceflow-http" in out.stderr and "sourceflow-impostor" in out.stderr
+    assert HTTP_SPEC in out.stderr
+
+
+def test_allow_list_restricts_loading(tmp_path):
+    make_dist(tmp_path, "sourceflow-extra", "sf_extra",
+              SOURCE_CODE.format(name="extra", spec="11111111-2222-3333-4444-555555555555"))
+    both = json.loads(run_plugins(tmp_path).stdout)
+    assert {p["name"] for p in both["plugins"]} == {"sourceflow-http", "sourceflow-extra"}
+    only = json.loads(run_plugins(tmp_path, SOURCEFLOW_LOAD_PLUGINS="sourceflow_extra").stdout)
+    assert [p["name"] for p in only["plugins"]] == ["sourceflow-extra"]
+    none = json.loads(run_plugins(tmp_path, SOURCEFLOW_LOAD_PLUGINS="").stdout)
+    assert none == {"plugins": [], "failures": []}
+
+
+def _source(name: str, spec: str) -> Source:
+    return Source(name=name, title=name, connection_spec=ConnectionSpec(id=spec, name=name,
+                                                                         provider_id="p"))
+
+
+class Provider:
+    """A plugin object providing one source and answering authenticate for it."""
+
+    def __init__(self, name: str, spec: str) -> None:
+        self.source = _source(name, spec)
+        self.calls: list[str] = []
+
+    @sourceflow.hookimpl
+    def sourceflow_sources(self):
+        return [self.source]
+
+    @sourceflow.hookimpl
+    def sourceflow_authenticate(self, source, credentials):
+        self.calls.append(source.name)
+        return Auth(spec_name=f"{self.source.name} auth", params=dict(credentials))
+
+
+def test_per_source_hooks_reach_only_the_owning_plugin():
+    registry = plugins.load(allow=[])
+    a, b = Provider("a", "aaaaaaaa-0000-0000-0000-000000000000"), Provider(
+        "b", "bbbbbbbb-0000-0000-0000-000000000000")
+    registry.register(a, "plugin-a")
+    registry.register(b, "plugin-b")
+    auth = registry.call("sourceflow_authenticate", registry.source("b"), credentials={"k": 1})
+    assert auth == Auth(spec_name="b auth", params={"k": 1})
+    assert (a.calls, b.calls) == ([], ["b"])
+    assert registry.source(b.source.id) is registry.source("b")
+    assert registry.owner(registry.source("a")) == "plugin-a"
+    assert registry.implements("sourceflow_authenticate", registry.source("a"))
+    assert not registry.implements("sourceflow_explore", registry.source("a"))
+
+
+def test_unknown_source_names_the_installed_ones():
+    registry = plugins.load(allow=["sourceflow-http"])
+    with pytest.raises(UnknownSource) as caught:
+        registry.source("shopfiy")
+    assert "installed sources: http" in str(caught.value)
+
+
+def test_duplicate_source_name_in_process_names_both():
+    registry = plugins.load(allow=[])
+    registry.register(Provider("same", "aaaaaaaa-0000-0000-0000-000000000000"), "first")
+    with pytest.raises(PluginError, match="'first' and 'second' both provide 'same'"):
+        registry.register(Provider("same", "bbbbbbbb-0000-0000-0000-000000000000"), "second")
+    assert [p.name for p in registry.plugins()] == ["first"]
+
+
+class Misspelt:
+    @sourceflow.hookimpl
+    def sourceflow_authenticate(self, source, credentails):
+        return None
+
+
+class NotARecord:
+    @sourceflow.hookimpl
+    def sourceflow_sources(self):
+        return [{"name": "dict"}]
+
+
+def test_hook_signature_mistakes_are_failures_not_crashes():
+    registry = plugins.load(allow=[])
+    registry.register(Misspelt(), "sourceflow-misspelt")
+    registry.register(NotARecord(), "sourceflow-dicts")
+    errors = {f.distribution: f.error for f in registry.failures}
+    assert "credentails" in errors["sourceflow-misspelt"]
+    assert "expected sourceflow.Source" in errors["sourceflow-dicts"]
+    assert registry.plugins() == []
+
+
+class Observer:
+    def __init__(self, events: list[str], fail: bool = False) -> None:
+        self.events, self.fail = events, fail
+
+    @sourceflow.hookimpl
+    def sourceflow_before_step(self, step):
+        if self.fail:
+            raise RuntimeError("observer broke")
+        self.events.append(f"before {step.name}")
+
+    @sourceflow.hookimpl
+    def sourceflow_after_step(self, step, result):
+        self.events.append(f"after {step.name} {result['id']}")
+
+
+def test_observers_see_steps_and_a_broken_one_does_not_stop_others():
+    registry = plugins.load(allow=[])
+    events: list[str] = []
+    registry.register(Observer(events, fail=True), "broken-observer")
+    registry.register(Observer(events), "observer")
+    step = Step(name="flow", source="http")
+    registry.notify("before_step", step)
+    registry.notify("after_step", step, result={"id": "f-1"})
+    assert events == ["before flow", "after flow f-1", "after flow f-1"]
