@@ -9,13 +9,13 @@ from pathlib import Path
 
 import click
 import pytest
-
 from sourceflow import hookspecs
 from sourceflow.cli import cli
 
 DOCS = Path(__file__).parents[1] / "docs"
 SPECS = sorted(
-    name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+    name
+    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
     if name.startswith("sourceflow_")
 )
 

@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 import sourceflow
 from sourceflow import plugins
 from sourceflow.errors import PluginError, UnknownSource
@@ -45,7 +44,11 @@ def run_plugins(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "PYTHONPATH": str(tmp_path), **env}
     return subprocess.run(
         [sys.executable, "-m", "sourceflow.cli", "plugins", "--json"],
-        capture_output=True, text=True, env=environ, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
     )
 
 
@@ -73,8 +76,12 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_rest_work(tmp_path):
 
 
 def test_two_plugins_claiming_one_connection_spec_is_an_error_naming_both(tmp_path):
-    make_dist(tmp_path, "sourceflow-impostor", "sf_impostor",
-              SOURCE_CODE.format(name="other", spec=HTTP_SPEC))
+    make_dist(
+        tmp_path,
+        "sourceflow-impostor",
+        "sf_impostor",
+        SOURCE_CODE.format(name="other", spec=HTTP_SPEC),
+    )
     out = run_plugins(tmp_path)
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1, out.stderr  # one line, no traceback
@@ -83,8 +90,12 @@ def test_two_plugins_claiming_one_connection_spec_is_an_error_naming_both(tmp_pa
 
 
 def test_allow_list_restricts_loading(tmp_path):
-    make_dist(tmp_path, "sourceflow-extra", "sf_extra",
-              SOURCE_CODE.format(name="extra", spec="11111111-2222-3333-4444-555555555555"))
+    make_dist(
+        tmp_path,
+        "sourceflow-extra",
+        "sf_extra",
+        SOURCE_CODE.format(name="extra", spec="11111111-2222-3333-4444-555555555555"),
+    )
     both = json.loads(run_plugins(tmp_path).stdout)
     assert {p["name"] for p in both["plugins"]} == {"sourceflow-http", "sourceflow-extra"}
     only = json.loads(run_plugins(tmp_path, SOURCEFLOW_LOAD_PLUGINS="sourceflow_extra").stdout)
@@ -94,8 +105,9 @@ def test_allow_list_restricts_loading(tmp_path):
 
 
 def _source(name: str, spec: str) -> Source:
-    return Source(name=name, title=name, connection_spec=ConnectionSpec(id=spec, name=name,
-                                                                         provider_id="p"))
+    return Source(
+        name=name, title=name, connection_spec=ConnectionSpec(id=spec, name=name, provider_id="p")
+    )
 
 
 class Provider:
@@ -117,8 +129,10 @@ class Provider:
 
 def test_per_source_hooks_reach_only_the_owning_plugin():
     registry = plugins.load(allow=[])
-    a, b = Provider("a", "aaaaaaaa-0000-0000-0000-000000000000"), Provider(
-        "b", "bbbbbbbb-0000-0000-0000-000000000000")
+    a, b = (
+        Provider("a", "aaaaaaaa-0000-0000-0000-000000000000"),
+        Provider("b", "bbbbbbbb-0000-0000-0000-000000000000"),
+    )
     registry.register(a, "plugin-a")
     registry.register(b, "plugin-b")
     auth = registry.call("sourceflow_authenticate", registry.source("b"), credentials={"k": 1})

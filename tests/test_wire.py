@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from sourceflow import model, wire
 from sourceflow.errors import InvalidBody
 
@@ -105,18 +104,32 @@ FLOW = {"name": "f", "flowSpec": {"id": "6499120c-0b15-42dc-936e-847ea3c24d72", 
 @pytest.mark.parametrize(
     ("schedule", "expected"),
     [
-        ({"frequency": "sometimes"},
-         "scheduleParams.frequency: must be one of once, minute, hour, day, week (got 'sometimes')"),
-        ({"frequency": "minute", "interval": 14},
-         "scheduleParams.interval: must be at least 15 when frequency is 'minute' (got 14)"),
-        ({"frequency": "once", "interval": 15},
-         "scheduleParams.interval: must be left out when frequency is 'once'"),
-        ({"frequency": "hour", "interval": 0},
-         "scheduleParams.interval: must be at least 1 when frequency is 'hour' (got 0)"),
+        (
+            {"frequency": "sometimes"},
+            "scheduleParams.frequency: must be one of once, minute, hour, day, week "
+            "(got 'sometimes')",
+        ),
+        (
+            {"frequency": "minute", "interval": 14},
+            "scheduleParams.interval: must be at least 15 when frequency is 'minute' (got 14)",
+        ),
+        (
+            {"frequency": "once", "interval": 15},
+            "scheduleParams.interval: must be left out when frequency is 'once'",
+        ),
+        (
+            {"frequency": "hour", "interval": 0},
+            "scheduleParams.interval: must be at least 1 when frequency is 'hour' (got 0)",
+        ),
         ({"frequency": "day"}, "scheduleParams.interval: is required when frequency is 'day'"),
-        ({"frequency": "week", "interval": "often"}, "scheduleParams.interval: must be a whole number"),
-        ({"frequency": "hour", "interval": 1, "startTime": "soon"},
-         "scheduleParams.startTime: must be a whole number"),
+        (
+            {"frequency": "week", "interval": "often"},
+            "scheduleParams.interval: must be a whole number",
+        ),
+        (
+            {"frequency": "hour", "interval": 1, "startTime": "soon"},
+            "scheduleParams.startTime: must be a whole number",
+        ),
     ],
 )
 def test_schedule_rules_are_refused_with_field_and_rule(schedule, expected):
@@ -128,7 +141,10 @@ def test_schedule_rules_are_refused_with_field_and_rule(schedule, expected):
 def test_valid_schedules_accept_adobe_spellings():
     # Adobe's Stripe page sends startTime as a string of epoch seconds.
     flow = wire.from_json(
-        {**FLOW, "scheduleParams": {"startTime": "1710267858", "frequency": "minute", "interval": 15}},
+        {
+            **FLOW,
+            "scheduleParams": {"startTime": "1710267858", "frequency": "minute", "interval": 15},
+        },
         model.Flow,
     )
     assert flow.schedule_params == model.ScheduleParams(
@@ -159,8 +175,12 @@ def test_old_mapping_set_shape_is_read_and_the_new_one_written():
             }
         },
         "mappings": [
-            {"sourceAttribute": "a.b", "destinationXdmPath": "_acme.b", "identity": False,
-             "version": 0}
+            {
+                "sourceAttribute": "a.b",
+                "destinationXdmPath": "_acme.b",
+                "identity": False,
+                "version": 0,
+            }
         ],
     }
 
@@ -168,7 +188,11 @@ def test_old_mapping_set_shape_is_read_and_the_new_one_written():
 def test_unknown_source_type_is_refused():
     with pytest.raises(InvalidBody) as caught:
         wire.from_json(
-            {"mappings": [{"sourceAttribute": "a", "destinationXdmPath": "b", "sourceType": "MAGIC"}]},
+            {
+                "mappings": [
+                    {"sourceAttribute": "a", "destinationXdmPath": "b", "sourceType": "MAGIC"}
+                ]
+            },
             model.MappingSet,
         )
     assert caught.value.problems == [

@@ -52,7 +52,21 @@ if TYPE_CHECKING:
         Verdict,
     )
 
-__all__ = ["__version__", "hookimpl", *_LAZY]
+__all__ = [
+    "Delivery",
+    "Endpoint",
+    "ExploreRequest",
+    "ExploreResult",
+    "ReadResult",
+    "Source",
+    "SourceParams",
+    "SourceflowError",
+    "Step",
+    "Verdict",
+    "__version__",
+    "hookimpl",
+    "model",
+]
 
 
 def __getattr__(name: str) -> Any:

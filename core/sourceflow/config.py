@@ -23,7 +23,7 @@ ADOBE_IMS_URL = "https://ims-na1.adobelogin.com"
 # The local platform's development credentials. They guard nothing but a loopback service,
 # which is why they may be written here; both sides default to them.
 DEV_CLIENT_ID = "sourceflow-local"
-DEV_CLIENT_SECRET = "sourceflow-local-dev-secret"
+DEV_CLIENT_SECRET = "sourceflow-local-dev-secret"  # noqa: S105 (public by design, see above)
 DEV_ORG_ID = "SOURCEFLOWLOCAL000000000@AdobeOrg"
 DEV_SANDBOX = "prod"
 DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedProductContext"
@@ -31,7 +31,7 @@ DEFAULT_SCOPES = "openid,AdobeID,read_organizations,additional_info.projectedPro
 FLOWSERVICE_PATH = "/data/foundation/flowservice"
 DATAPREP_PATH = "/data/foundation/conversion"
 CATALOG_PATH = "/data/foundation/catalog"
-IMS_TOKEN_PATH = "/ims/token/v3"
+IMS_TOKEN_PATH = "/ims/token/v3"  # noqa: S105 (a path, not a secret)
 
 ENV = {
     "platform_url": "SOURCEFLOW_PLATFORM_URL",
@@ -106,8 +106,7 @@ def from_env(environ: Mapping[str, str] | None = None, **overrides: str | None) 
         missing = [ENV[k] for k in ("client_id", "client_secret", "org_id") if k not in values]
         if missing:
             raise ConfigError(
-                f"{settings.platform_url} is Adobe's platform but {', '.join(missing)} "
-                "is not set",
+                f"{settings.platform_url} is Adobe's platform but {', '.join(missing)} is not set",
                 hint="export them from your Adobe Developer Console project's OAuth "
                 "server-to-server credential",
             )

@@ -14,7 +14,7 @@ inlet lives, which flow spec).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol, TypeVar
 
 import jsonschema
@@ -91,7 +91,7 @@ class Connected:
 
 
 Progress = Callable[[str, str, str], None]
-"""Called as ``progress(step, status, detail)``; status is ``created``, ``reused`` or ``skipped``."""
+"""Called as ``progress(step, status, detail)``; status: ``created``, ``reused``, ``deleted``."""
 
 
 def _quiet(step: str, status: str, detail: str) -> None:
@@ -139,7 +139,10 @@ class Lifecycle:
 
         if source.needs_base_connection:
             self._ensure(
-                record, "base_connection", source, self.client.connections,
+                record,
+                "base_connection",
+                source,
+                self.client.connections,
                 lambda: model.Connection(
                     name=f"{request.name} base connection",
                     connection_spec=model.SpecRef(id=source.id),
@@ -150,27 +153,36 @@ class Lifecycle:
             )
         params = self._source_params(source, request.object)
         self._ensure(
-            record, "source_connection", source, self.client.source_connections,
+            record,
+            "source_connection",
+            source,
+            self.client.source_connections,
             lambda: model.SourceConnection(
                 name=f"{request.name} source connection",
                 connection_spec=model.SpecRef(id=source.id),
                 base_connection_id=record.ids.get("base_connection"),
-                provider_id=None if source.needs_base_connection
+                provider_id=None
+                if source.needs_base_connection
                 else source.connection_spec.provider_id,
                 data=model.DataFormat(format=params.data_format) if params.data_format else None,
                 params=params.params,
             ),
         )
         self._ensure(
-            record, "target_connection", source, self.client.target_connections,
+            record,
+            "target_connection",
+            source,
+            self.client.target_connections,
             lambda: model.TargetConnection(
                 name=f"{request.name} target connection",
                 connection_spec=model.SpecRef(id=model.DATA_LAKE_SPEC_ID),
                 data=model.TargetData(
                     format="parquet_xdm",
-                    schema=model.SchemaRef(id=dataset.schema_ref.id,
-                                           version=dataset.schema_ref.content_type)
-                    if dataset.schema_ref else None,
+                    schema=model.SchemaRef(
+                        id=dataset.schema_ref.id, version=dataset.schema_ref.content_type
+                    )
+                    if dataset.schema_ref
+                    else None,
                 ),
                 params={"dataSetId": request.dataset_id},
             ),
@@ -178,22 +190,36 @@ class Lifecycle:
         mapping = self._mapping(source, request, dataset)
         if mapping is not None:
             self._ensure_mapping(record, source, mapping, request.name)
-        flow_spec = (source.mapping_flow_spec if mapping is not None and source.mapping_flow_spec
-                     else source.flow_specs[0].id if source.flow_specs else None)
+        flow_spec = (
+            source.mapping_flow_spec
+            if mapping is not None and source.mapping_flow_spec
+            else source.flow_specs[0].id
+            if source.flow_specs
+            else None
+        )
         if flow_spec is None:
-            raise SourceflowError(f"source {source.name!r} declares no flow spec",
-                                  hint="its plugin must list flow_specs in sourceflow_sources")
+            raise SourceflowError(
+                f"source {source.name!r} declares no flow spec",
+                hint="its plugin must list flow_specs in sourceflow_sources",
+            )
         self._ensure(
-            record, "flow", source, self.client.flows,
+            record,
+            "flow",
+            source,
+            self.client.flows,
             lambda: model.Flow(
                 name=f"{request.name} flow",
                 flow_spec=model.SpecRef(id=flow_spec),
                 source_connection_ids=[record.ids["source_connection"]],
                 target_connection_ids=[record.ids["target_connection"]],
-                transformations=[model.Transformation(
-                    name="Mapping",
-                    params={"mappingId": record.ids["mapping"], "mappingVersion": "0"},
-                )] if "mapping" in record.ids else None,
+                transformations=[
+                    model.Transformation(
+                        name="Mapping",
+                        params={"mappingId": record.ids["mapping"], "mappingVersion": "0"},
+                    )
+                ]
+                if "mapping" in record.ids
+                else None,
             ),
         )
         endpoint = self._endpoint(record, source)
@@ -280,18 +306,28 @@ class Lifecycle:
         if not source.needs_base_connection:
             return None
         specs = source.connection_spec.auth_spec or []
-        spec = (source.connection_spec.auth_spec_named(request.auth_spec) if request.auth_spec
-                else specs[0] if specs else None)
+        spec = (
+            source.connection_spec.auth_spec_named(request.auth_spec)
+            if request.auth_spec
+            else specs[0]
+            if specs
+            else None
+        )
         if spec is None:
             names = ", ".join(s.name for s in specs) or "none"
-            raise SourceflowError(f"source {source.name!r} has no auth spec "
-                                  f"{request.auth_spec!r}; it has: {names}")
+            raise SourceflowError(
+                f"source {source.name!r} has no auth spec {request.auth_spec!r}; it has: {names}"
+            )
         check_credentials(spec, request.credentials)
         with self._step("authenticate", source, authSpec=spec.name):
-            auth = self.registry.call("sourceflow_authenticate", source,
-                                      credentials=request.credentials)
-        return auth if auth is not None else model.Auth(spec_name=spec.name,
-                                                        params=dict(request.credentials))
+            auth = self.registry.call(
+                "sourceflow_authenticate", source, credentials=request.credentials
+            )
+        return (
+            auth
+            if auth is not None
+            else model.Auth(spec_name=spec.name, params=dict(request.credentials))
+        )
 
     def _source_params(self, source: Source, object: str | None) -> SourceParams:
         params = self.registry.call("sourceflow_source_params", source, object=object)
@@ -303,8 +339,9 @@ class Lifecycle:
         if request.mapping is not None:
             mapping = request.mapping
         else:
-            rules = self.registry.call("sourceflow_mapping_defaults", source,
-                                       object=request.object, tenant=request.tenant)
+            rules = self.registry.call(
+                "sourceflow_mapping_defaults", source, object=request.object, tenant=request.tenant
+            )
             if not rules:
                 return None
             mapping = model.MappingSet(mappings=list(rules))
@@ -339,30 +376,28 @@ class Lifecycle:
         with self._step("endpoint", source) as result:
             flow = self.client.flows.get(record.ids["flow"])
             if source.inlet_on == "connection":
-                params = self.client.connections.get(record.ids["base_connection"]).auth
-                values = params.params if params else {}
-                url, inlet_id = values.get("inletUrl"), values.get("inletId")
-                auth_required = bool(values.get("authenticationRequired"))
+                base = self.client.connections.get(record.ids["base_connection"])
+                values = base.auth.params if base.auth else {}
+                where = "the connection's auth.params"
             else:
                 values = flow.options or {}
-                url, inlet_id = values.get("inletUrl"), values.get("inletId")
-                auth_required = bool(values.get("authenticationRequired"))
+                where = "the flow's options"
+            url, inlet_id = values.get("inletUrl"), values.get("inletId")
             if not url:
                 raise SourceflowError(
-                    f"the platform gave no inlet URL for {source.name!r} "
-                    f"({'connection auth.params' if source.inlet_on == 'connection' else 'flow options'}"
-                    ".inletUrl is missing)",
+                    f"the platform gave no inlet URL for {source.name!r} ({where} has no inletUrl)",
                     hint="wait a minute and re-run connect: Adobe creates inlets asynchronously",
                 )
             endpoint = Endpoint(
                 inlet_id=str(inlet_id or url.rstrip("/").rsplit("/", 1)[-1]),
                 inlet_url=str(url),
                 flow_id=str(flow.id),
-                authentication_required=auth_required,
+                authentication_required=bool(values.get("authenticationRequired")),
             )
             if "endpoint" not in record.ids:
-                facts = self.registry.call("sourceflow_endpoint", source, flow=flow,
-                                           endpoint=endpoint)
+                facts = self.registry.call(
+                    "sourceflow_endpoint", source, flow=flow, endpoint=endpoint
+                )
                 record.recorded = dict(facts or {})
                 record.endpoint = {"inletUrl": endpoint.inlet_url, "inletId": endpoint.inlet_id}
                 record.ids["endpoint"] = endpoint.inlet_id
@@ -391,8 +426,13 @@ class Lifecycle:
                         inlet_url=record.endpoint.get("inletUrl", ""),
                         flow_id=record.ids["flow"],
                     )
-                    self.registry.call("sourceflow_remove_endpoint", source, flow=flow,
-                                       endpoint=endpoint, recorded=record.recorded)
+                    self.registry.call(
+                        "sourceflow_remove_endpoint",
+                        source,
+                        flow=flow,
+                        endpoint=endpoint,
+                        recorded=record.recorded,
+                    )
                 del record.ids["endpoint"]
                 self.state.save(record)
                 undone.append("endpoint")
@@ -407,10 +447,8 @@ class Lifecycle:
                 id_ = record.ids.get(step)
                 if not id_:
                     continue
-                try:
+                with suppress(NotFound):  # already gone counts as deleted
                     resources.delete(id_)
-                except NotFound:
-                    pass
                 del record.ids[step]
                 self.state.save(record)
                 undone.append(step)

@@ -22,9 +22,7 @@ def configure(*, level: str = "WARNING", json: bool = False, stream: Any = None)
     """Set up structlog: redaction always on, console or JSON lines, to stderr by default."""
     global _configured
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[

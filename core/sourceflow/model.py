@@ -277,6 +277,14 @@ def _whole_number(name: str, value: Any) -> int | None:
     raise RuleViolation(name, "must be a whole number", value)
 
 
+def _start_time(value: Any) -> int | None:
+    return _whole_number("scheduleParams.startTime", value)
+
+
+def _interval(value: Any) -> int | None:
+    return _whole_number("scheduleParams.interval", value)
+
+
 def _check_frequency(instance: Any, attribute: Any, value: str) -> None:
     if value not in FREQUENCIES:
         raise RuleViolation(
@@ -292,13 +300,9 @@ class ScheduleParams:
     ``hour``, ``day`` and ``week`` at least 1.
     """
 
-    start_time: int | None = field(
-        default=None, converter=lambda v: _whole_number("scheduleParams.startTime", v)
-    )
+    start_time: int | None = field(default=None, converter=_start_time)
     frequency: str = field(default="once", validator=_check_frequency)
-    interval: int | None = field(
-        default=None, converter=lambda v: _whole_number("scheduleParams.interval", v)
-    )
+    interval: int | None = field(default=None, converter=_interval)
     backfill: bool | None = None
 
     def __attrs_post_init__(self) -> None:

@@ -55,16 +55,20 @@ def scrub(text: str) -> str:
     """``text`` with registered secrets and secret-shaped tokens masked."""
     if _pattern is not None:
         text = _pattern.sub(MASK, text)
-    return _SHAPES.sub(lambda m: m.group(0).split()[0] + " " + MASK if " " in m.group(0)
-                       else MASK, text)
+    return _SHAPES.sub(
+        lambda m: m.group(0).split()[0] + " " + MASK if " " in m.group(0) else MASK, text
+    )
 
 
 def redact(value: Any) -> Any:
     """A copy of ``value`` with secret fields masked and free text scrubbed."""
     if isinstance(value, Mapping):
         return {
-            k: (MASK if isinstance(k, str) and is_secret_key(k) and v not in (None, "", False, True)
-                else redact(v))
+            k: (
+                MASK
+                if isinstance(k, str) and is_secret_key(k) and v not in (None, "", False, True)
+                else redact(v)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

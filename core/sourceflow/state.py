@@ -63,7 +63,9 @@ class StateFile:
     def find(self, platform_url: str, sandbox: str) -> list[Record]:
         """Every record against this platform and sandbox."""
         return [
-            r for r in self._records.values() if (r.platform_url, r.sandbox) == (platform_url, sandbox)
+            r
+            for r in self._records.values()
+            if (r.platform_url, r.sandbox) == (platform_url, sandbox)
         ]
 
     def __iter__(self) -> Iterator[Record]:

@@ -62,14 +62,16 @@ def _make_converter() -> Converter:
         return attrs.has(cls) and getattr(cls, "__module__", "") == model.__name__
 
     def unstructure_factory(cls: type) -> Any:
-        overrides = {
+        overrides: dict[str, Any] = {
             a.name: override(rename=_key(cls, a.name), omit_if_default=_omit(cls, a))
             for a in attrs.fields(cls)
         }
         return make_dict_unstructure_fn(cls, conv, **overrides)
 
     def structure_factory(cls: type) -> Any:
-        overrides = {a.name: override(rename=_key(cls, a.name)) for a in attrs.fields(cls)}
+        overrides: dict[str, Any] = {
+            a.name: override(rename=_key(cls, a.name)) for a in attrs.fields(cls)
+        }
         return make_dict_structure_fn(cls, conv, _cattrs_detailed_validation=True, **overrides)
 
     conv.register_unstructure_hook_factory(is_model, unstructure_factory)
@@ -82,15 +84,22 @@ def _make_converter() -> Converter:
             raise ValueError(f"must be one of {', '.join(map(str, allowed))} (got {value!r})")
         return value
 
-    conv.register_structure_hook_func(lambda t: get_origin(t) is Literal, structure_literal)
+    conv.register_structure_hook_func(_is_literal, structure_literal)
 
     base_mapping_set = conv.get_structure_hook(model.MappingSet)
 
     def structure_mapping_set(value: Any, type_: Any) -> model.MappingSet:
-        return base_mapping_set(_normalise_mapping_set(_expect_object(value)), type_)
+        mapping: model.MappingSet = base_mapping_set(
+            _normalise_mapping_set(_expect_object(value)), type_
+        )
+        return mapping
 
     conv.register_structure_hook(model.MappingSet, structure_mapping_set)
     return conv
+
+
+def _is_literal(type_: Any) -> bool:
+    return get_origin(type_) is Literal
 
 
 def _expect_object(value: Any) -> dict[str, Any]:

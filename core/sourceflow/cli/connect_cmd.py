@@ -18,8 +18,10 @@ def _load_mapping(path: Path) -> Any:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read mapping file {path}: {exc}",
-                          hint="give a JSON file: a mapping set body or a list of rules") from None
+        raise ConfigError(
+            f"cannot read mapping file {path}: {exc}",
+            hint="give a JSON file: a mapping set body or a list of rules",
+        ) from None
     if isinstance(data, list):
         data = {"mappings": data}
     return wire.from_json(data, model.MappingSet)
@@ -27,31 +29,79 @@ def _load_mapping(path: Path) -> Any:
 
 @click.command()
 @click.argument("source")
-@click.option("--dataset", "dataset_id", required=True, metavar="ID",
-              help="Target dataset id (sourceflow datasets create NAME makes one).")
-@click.option("--name", default=None, help="Names the run and its resources; re-running with "
-              "the same name resumes. Default: sourceflow-SOURCE.")
-@click.option("--authenticated", is_flag=True,
-              help="Require an IMS bearer token on every message sent to the inlet.")
-@click.option("--mapping", "mapping_file", type=click.Path(path_type=Path, exists=True,
-              dir_okay=False), help="Mapping rules (JSON): a mapping set body or a list of rules.")
-@click.option("--raw/--xdm", default=None,
-              help="HTTP API: records are raw JSON (mapped by the flow) or XDM envelopes. "
-              "Default: raw when a mapping is given.")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="An auth param for the base connection (repeatable).")
-@click.option("--object", "object_", default=None, help="Object or event type, when the "
-              "source has several (a resource path, a topic).")
-@click.option("--tenant", envvar="SOURCEFLOW_TENANT", default="sourceflow", show_default=True,
-              help="Tenant id for default mappings' _TENANT namespace.")
-@click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
-              help="Where to record what was created [default: .sourceflow/state.json].")
+@click.option(
+    "--dataset",
+    "dataset_id",
+    required=True,
+    metavar="ID",
+    help="Target dataset id (sourceflow datasets create NAME makes one).",
+)
+@click.option(
+    "--name",
+    default=None,
+    help="Names the run and its resources; re-running with "
+    "the same name resumes. Default: sourceflow-SOURCE.",
+)
+@click.option(
+    "--authenticated",
+    is_flag=True,
+    help="Require an IMS bearer token on every message sent to the inlet.",
+)
+@click.option(
+    "--mapping",
+    "mapping_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Mapping rules (JSON): a mapping set body or a list of rules.",
+)
+@click.option(
+    "--raw/--xdm",
+    default=None,
+    help="HTTP API: records are raw JSON (mapped by the flow) or XDM envelopes. "
+    "Default: raw when a mapping is given.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An auth param for the base connection (repeatable).",
+)
+@click.option(
+    "--object",
+    "object_",
+    default=None,
+    help="Object or event type, when the source has several (a resource path, a topic).",
+)
+@click.option(
+    "--tenant",
+    envvar="SOURCEFLOW_TENANT",
+    default="sourceflow",
+    show_default=True,
+    help="Tenant id for default mappings' _TENANT namespace.",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to record what was created [default: .sourceflow/state.json].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def connect(ctx: click.Context, source: str, dataset_id: str, name: str | None,
-            authenticated: bool, mapping_file: Path | None, raw: bool | None,
-            params: tuple[str, ...], object_: str | None, tenant: str, state_path: Path | None,
-            as_json: bool) -> None:
+def connect(
+    ctx: click.Context,
+    source: str,
+    dataset_id: str,
+    name: str | None,
+    authenticated: bool,
+    mapping_file: Path | None,
+    raw: bool | None,
+    params: tuple[str, ...],
+    object_: str | None,
+    tenant: str,
+    state_path: Path | None,
+    as_json: bool,
+) -> None:
     """Connect SOURCE to a dataset and print its streaming endpoint.
 
     Runs base connection, source connection, target connection, mapping, flow and endpoint
@@ -72,14 +122,21 @@ def connect(ctx: click.Context, source: str, dataset_id: str, name: str | None,
     mapping = _load_mapping(mapping_file) if mapping_file else None
     credentials = _credentials(src, run_name, params, authenticated, raw, mapping is not None)
     client = common.client(ctx)
-    lifecycle = Lifecycle(client, registry, StateFile(state_path),
-                          progress=common.step_printer)
-    click.echo(f"connecting {src.title} as {run_name!r} on {client.settings.platform_url}",
-               err=True)
-    result = lifecycle.connect(ConnectRequest(
-        source=src.name, name=run_name, dataset_id=dataset_id, credentials=credentials,
-        mapping=mapping, object=object_, tenant=tenant,
-    ))
+    lifecycle = Lifecycle(client, registry, StateFile(state_path), progress=common.step_printer)
+    click.echo(
+        f"connecting {src.title} as {run_name!r} on {client.settings.platform_url}", err=True
+    )
+    result = lifecycle.connect(
+        ConnectRequest(
+            source=src.name,
+            name=run_name,
+            dataset_id=dataset_id,
+            credentials=credentials,
+            mapping=mapping,
+            object=object_,
+            tenant=tenant,
+        )
+    )
     if as_json:
         common.echo_json(result.as_json())
         return
@@ -92,8 +149,14 @@ def connect(ctx: click.Context, source: str, dataset_id: str, name: str | None,
         click.echo(f"{key:<9} {value}")
 
 
-def _credentials(src: Any, run_name: str, params: tuple[str, ...], authenticated: bool,
-                 raw: bool | None, mapped: bool) -> dict[str, Any]:
+def _credentials(
+    src: Any,
+    run_name: str,
+    params: tuple[str, ...],
+    authenticated: bool,
+    raw: bool | None,
+    mapped: bool,
+) -> dict[str, Any]:
     from sourceflow.errors import ConfigError
 
     given: dict[str, Any] = {}
@@ -122,11 +185,17 @@ def _credentials(src: Any, run_name: str, params: tuple[str, ...], authenticated
 @click.command()
 @click.argument("name", required=False)
 @click.option("--all", "everything", is_flag=True, help="Tear down every recorded run.")
-@click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
-              help="The state file connect wrote [default: .sourceflow/state.json].")
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The state file connect wrote [default: .sourceflow/state.json].",
+)
 @click.pass_context
-def teardown(ctx: click.Context, name: str | None, everything: bool,
-             state_path: Path | None) -> None:
+def teardown(
+    ctx: click.Context, name: str | None, everything: bool, state_path: Path | None
+) -> None:
     """Delete what `connect` created for NAME, newest first.
 
     NAME may be left out when only one run is recorded for this platform.
@@ -142,12 +211,13 @@ def teardown(ctx: click.Context, name: str | None, everything: bool,
     if name:
         records = [r for r in records if r.name == name]
     if not records:
-        raise SourceflowError(f"nothing recorded{' for ' + repr(name) if name else ''} on "
-                              f"{client.settings.platform_url} in {state.path}")
+        raise SourceflowError(
+            f"nothing recorded{' for ' + repr(name) if name else ''} on "
+            f"{client.settings.platform_url} in {state.path}"
+        )
     if len(records) > 1 and not everything:
         names = ", ".join(r.name for r in records)
-        raise SourceflowError(f"several runs are recorded: {names}",
-                              hint="name one, or pass --all")
+        raise SourceflowError(f"several runs are recorded: {names}", hint="name one, or pass --all")
     lifecycle = Lifecycle(client, plugins.load(), state, progress=common.step_printer)
     for record in records:
         click.echo(f"tearing down {record.name!r}", err=True)
@@ -155,8 +225,13 @@ def teardown(ctx: click.Context, name: str | None, everything: bool,
 
 
 @click.command()
-@click.option("--state", "state_path", type=click.Path(path_type=Path), default=None,
-              help="The state file connect wrote [default: .sourceflow/state.json].")
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The state file connect wrote [default: .sourceflow/state.json].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def connections(ctx: click.Context, state_path: Path | None, as_json: bool) -> None:
@@ -165,10 +240,24 @@ def connections(ctx: click.Context, state_path: Path | None, as_json: bool) -> N
 
     records = list(StateFile(state_path))
     if as_json:
-        common.echo_json([{"name": r.name, "source": r.source, "platformUrl": r.platform_url,
-                           "sandbox": r.sandbox, "ids": r.ids, "inletUrl":
-                           r.endpoint.get("inletUrl")} for r in records])
+        common.echo_json(
+            [
+                {
+                    "name": r.name,
+                    "source": r.source,
+                    "platformUrl": r.platform_url,
+                    "sandbox": r.sandbox,
+                    "ids": r.ids,
+                    "inletUrl": r.endpoint.get("inletUrl"),
+                }
+                for r in records
+            ]
+        )
         return
-    common.table([(r.name, r.source, r.ids.get("flow"), r.endpoint.get("inletUrl"),
-                   r.platform_url) for r in records],
-                 ["NAME", "SOURCE", "FLOW", "INLET", "PLATFORM"])
+    common.table(
+        [
+            (r.name, r.source, r.ids.get("flow"), r.endpoint.get("inletUrl"), r.platform_url)
+            for r in records
+        ],
+        ["NAME", "SOURCE", "FLOW", "INLET", "PLATFORM"],
+    )

@@ -16,8 +16,9 @@ def datasets() -> None:
 
 @datasets.command("create")
 @click.argument("name")
-@click.option("--schema", "schema_id", default=None, metavar="ID",
-              help="XDM schema id the dataset follows.")
+@click.option(
+    "--schema", "schema_id", default=None, metavar="ID", help="XDM schema id the dataset follows."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def create(ctx: click.Context, name: str, schema_id: str | None, as_json: bool) -> None:
@@ -43,8 +44,10 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         common.echo_json([wire.to_json(d) for d in found])
         return
-    common.table([(d.id, d.name, d.schema_ref.id if d.schema_ref else "") for d in found],
-                 ["ID", "NAME", "SCHEMA"])
+    common.table(
+        [(d.id, d.name, d.schema_ref.id if d.schema_ref else "") for d in found],
+        ["ID", "NAME", "SCHEMA"],
+    )
 
 
 @datasets.command("rows")

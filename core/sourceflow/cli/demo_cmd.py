@@ -25,8 +25,12 @@ def _heading(text: str) -> None:
 
 
 @click.command()
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Keep the platform's SQLite file here [default: a temporary folder].")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Keep the platform's SQLite file here [default: a temporary folder].",
+)
 @click.option("--keep", is_flag=True, help="Leave the connections in place (no teardown).")
 def demo(data_dir: Path | None, keep: bool) -> None:
     """Run the whole lifecycle on a local platform: connect, send, see the rows, tear down.
@@ -49,35 +53,62 @@ def demo(data_dir: Path | None, keep: bool) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         registry = plugins.load()
         _heading("1. Start the local Flow Service")
-        url = stack.enter_context(background(create_app(PlatformConfig(data_dir=data_dir),
-                                                        registry=registry)))
+        url = stack.enter_context(
+            background(create_app(PlatformConfig(data_dir=data_dir), registry=registry))
+        )
         click.echo(f"  listening on {url}, storing in {data_dir}/")
         settings = config.Settings(platform_url=url)
         client = stack.enter_context(FlowServiceClient(settings))
-        lifecycle = Lifecycle(client, registry, StateFile(data_dir / "state.json"),
-                              progress=common.step_printer)
+        lifecycle = Lifecycle(
+            client, registry, StateFile(data_dir / "state.json"), progress=common.step_printer
+        )
 
         _heading("2. Create two datasets (the catalog)")
-        people = client.datasets.create(model.Dataset(
-            name="demo people", schema_ref=model.XdmSchemaRef(
-                id="https://ns.adobe.com/sourceflow/schemas/demo-person")))
-        profiles = client.datasets.create(model.Dataset(
-            name="demo profiles", schema_ref=model.XdmSchemaRef(
-                id="https://ns.adobe.com/sourceflow/schemas/demo-profile")))
+        people = client.datasets.create(
+            model.Dataset(
+                name="demo people",
+                schema_ref=model.XdmSchemaRef(
+                    id="https://ns.adobe.com/sourceflow/schemas/demo-person"
+                ),
+            )
+        )
+        profiles = client.datasets.create(
+            model.Dataset(
+                name="demo profiles",
+                schema_ref=model.XdmSchemaRef(
+                    id="https://ns.adobe.com/sourceflow/schemas/demo-profile"
+                ),
+            )
+        )
         click.echo(f"  people   {people}\n  profiles {profiles}")
 
         _heading("3. Connect the HTTP API source: raw JSON, mapped by Data Prep rules")
         mapping = wire.from_json(json.loads(_sample("mapping.json")), model.MappingSet)
-        raw = lifecycle.connect(ConnectRequest(
-            source="http", name="demo-raw", dataset_id=people, mapping=mapping,
-            credentials={"sourceId": "demo-raw", "name": "demo-raw", "dataType": "raw"}))
+        raw = lifecycle.connect(
+            ConnectRequest(
+                source="http",
+                name="demo-raw",
+                dataset_id=people,
+                mapping=mapping,
+                credentials={"sourceId": "demo-raw", "name": "demo-raw", "dataType": "raw"},
+            )
+        )
         click.echo(f"  inlet {raw.inlet_url}")
 
         _heading("4. Connect it again, authenticated, for XDM messages")
-        secure = lifecycle.connect(ConnectRequest(
-            source="http", name="demo-authenticated", dataset_id=profiles,
-            credentials={"sourceId": "demo-authenticated", "name": "demo-authenticated",
-                         "dataType": "xdm", "authenticationRequired": True}))
+        secure = lifecycle.connect(
+            ConnectRequest(
+                source="http",
+                name="demo-authenticated",
+                dataset_id=profiles,
+                credentials={
+                    "sourceId": "demo-authenticated",
+                    "name": "demo-authenticated",
+                    "dataType": "xdm",
+                    "authenticationRequired": True,
+                },
+            )
+        )
         click.echo(f"  inlet {secure.inlet_url} (token required)")
 
         _heading("5. Stream the sample records (demo_data/people.jsonl)")
@@ -93,27 +124,37 @@ def demo(data_dir: Path | None, keep: bool) -> None:
         assert secure.inlet_url is not None
         refused = _post_without_token(secure.inlet_url, event)
         click.echo(f"  without a token: {refused}")
-        ok = InletSender(secure.inlet_url, flow_id=secure.flow_id,
-                         token=client.access_token()).send(event)
+        ok = InletSender(
+            secure.inlet_url, flow_id=secure.flow_id, token=client.access_token()
+        ).send(event)
         click.echo(f"  with a token:    200 xactionId={ok.xaction_id}")
 
         _heading("7. What landed")
         landed = _wait_for_rows(client, people, want=len(records) - 1)
         common.table(
-            [(r["record"].get("_sourceflow", {}).get("personId"),
-              r["record"].get("person", {}).get("name", {}).get("fullName"),
-              r["record"].get("personalEmail", {}).get("address"),
-              r["record"].get("homeAddress", {}).get("city"),
-              r["record"].get("_sourceflow", {}).get("loyaltyPoints"),
-              r["record"].get("_sourceflow", {}).get("loyaltyTier")) for r in landed],
+            [
+                (
+                    r["record"].get("_sourceflow", {}).get("personId"),
+                    r["record"].get("person", {}).get("name", {}).get("fullName"),
+                    r["record"].get("personalEmail", {}).get("address"),
+                    r["record"].get("homeAddress", {}).get("city"),
+                    r["record"].get("_sourceflow", {}).get("loyaltyPoints"),
+                    r["record"].get("_sourceflow", {}).get("loyaltyTier"),
+                )
+                for r in landed
+            ],
             ["ID", "NAME", "EMAIL", "CITY", "POINTS", "TIER"],
         )
         for failure in client.flow_failures(raw.flow_id):
-            click.echo(f"  kept, not dropped: {failure['xactionId']} failed mapping: "
-                       f"{failure['error']['message']}")
+            click.echo(
+                f"  kept, not dropped: {failure['xactionId']} failed mapping: "
+                f"{failure['error']['message']}"
+            )
         secured = _wait_for_rows(client, profiles, want=1)
-        click.echo(f"  profiles dataset: {len(secured)} row(s): "
-                   f"{json.dumps(secured[0]['record']['person']['name'])}")
+        click.echo(
+            f"  profiles dataset: {len(secured)} row(s): "
+            f"{json.dumps(secured[0]['record']['person']['name'])}"
+        )
 
         if keep:
             _heading(f"Left in place; the platform's file is in {data_dir}/")

@@ -14,14 +14,27 @@ def platform() -> None:
 
 @platform.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8300, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on.")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False),
-              default=Path(".sourceflow") / "platform", show_default=True,
-              help="Where the SQLite file lives.")
-@click.option("--inlet-url", default=None, metavar="URL",
-              help="Base URL senders reach the inlet at, when it differs from the address "
-              "this listens on (behind a proxy).")
+@click.option(
+    "--port",
+    default=8300,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".sourceflow") / "platform",
+    show_default=True,
+    help="Where the SQLite file lives.",
+)
+@click.option(
+    "--inlet-url",
+    default=None,
+    metavar="URL",
+    help="Base URL senders reach the inlet at, when it differs from the address "
+    "this listens on (behind a proxy).",
+)
 def serve(host: str, port: int, data_dir: Path, inlet_url: str | None) -> None:
     """Serve the Flow Service, Data Prep, Catalog, IMS token and inlet routes.
 
@@ -38,8 +51,15 @@ def serve(host: str, port: int, data_dir: Path, inlet_url: str | None) -> None:
     secret = os.environ.get(config.ENV["client_secret"], config.DEV_CLIENT_SECRET)
     org = os.environ.get(config.ENV["org_id"], config.DEV_ORG_ID)
     data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(PlatformConfig(data_dir=data_dir, client_id=client_id, client_secret=secret,
-                                    org_id=org, inlet_base_url=inlet_url))
+    app = create_app(
+        PlatformConfig(
+            data_dir=data_dir,
+            client_id=client_id,
+            client_secret=secret,
+            org_id=org,
+            inlet_base_url=inlet_url,
+        )
+    )
     base = f"http://{host}:{port}"
     click.echo(f"sourceflow local Flow Service on {base}  (data: {data_dir}/)")
     if secret == config.DEV_CLIENT_SECRET:
@@ -48,8 +68,10 @@ def serve(host: str, port: int, data_dir: Path, inlet_url: str | None) -> None:
         click.echo(f"  client secret          {secret}")
         click.echo(f"  org id                 {org}")
         click.echo("  sandbox                prod")
-        click.echo(f"  token                  curl -s -X POST {base}/ims/token/v3 "
-                   f"-d grant_type=client_credentials -d client_id={client_id} "
-                   f"-d client_secret={secret}")
+        click.echo(
+            f"  token                  curl -s -X POST {base}/ims/token/v3 "
+            f"-d grant_type=client_credentials -d client_id={client_id} "
+            f"-d client_secret={secret}"
+        )
     click.echo("press Ctrl+C to stop")
     run(app, host=host, port=port)

@@ -29,8 +29,12 @@ def plugins(as_json: bool) -> None:
                             "version": p.version,
                             "hooks": list(p.hooks),
                             "sources": [
-                                {"name": s.name, "title": s.title, "connectionSpecId": s.id,
-                                 "mode": s.mode}
+                                {
+                                    "name": s.name,
+                                    "title": s.title,
+                                    "connectionSpecId": s.id,
+                                    "mode": s.mode,
+                                }
                                 for s in p.sources
                             ],
                         }

@@ -32,16 +32,32 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 @click.command()
 @click.argument("inlet_url")
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--flow-id", default=None, help="Sent as x-adobe-flow-id (needed for raw data "
-              "when the inlet serves several flows).")
-@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 1000),
-              help="Messages per /collection/batch call.")
-@click.option("--authenticated", is_flag=True,
-              help="Send an IMS bearer token (for inlets that require one).")
+@click.option(
+    "--flow-id",
+    default=None,
+    help="Sent as x-adobe-flow-id (needed for raw data when the inlet serves several flows).",
+)
+@click.option(
+    "--batch-size",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Messages per /collection/batch call.",
+)
+@click.option(
+    "--authenticated", is_flag=True, help="Send an IMS bearer token (for inlets that require one)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.pass_context
-def send(ctx: click.Context, inlet_url: str, file: Path, flow_id: str | None, batch_size: int,
-         authenticated: bool, as_json: bool) -> None:
+def send(
+    ctx: click.Context,
+    inlet_url: str,
+    file: Path,
+    flow_id: str | None,
+    batch_size: int,
+    authenticated: bool,
+    as_json: bool,
+) -> None:
     """Stream the records of FILE (JSON lines) to INLET_URL in batches.
 
     Each batch goes to the inlet's /collection/batch endpoint; a message the inlet refuses is
@@ -55,8 +71,9 @@ def send(ctx: click.Context, inlet_url: str, file: Path, flow_id: str | None, ba
     accepted = 0
     refused: list[dict[str, Any]] = []
     sender = InletSender(inlet_url, flow_id=flow_id, token=token, sandbox=settings.sandbox)
-    with click.progressbar(length=total, label="sending", file=click.get_text_stream("stderr"),
-                           show_pos=True) as bar:
+    with click.progressbar(
+        length=total, label="sending", file=click.get_text_stream("stderr"), show_pos=True
+    ) as bar:
         batch: list[dict[str, Any]] = []
         offset = 0
         for record in read_jsonl(file):
@@ -79,14 +96,20 @@ def send(ctx: click.Context, inlet_url: str, file: Path, flow_id: str | None, ba
         ctx.exit(1)
 
 
-def _flush(sender: Any, batch: list[dict[str, Any]], offset: int,
-           refused: list[dict[str, Any]]) -> int:
+def _flush(
+    sender: Any, batch: list[dict[str, Any]], offset: int, refused: list[dict[str, Any]]
+) -> int:
     receipt = sender.send_batch(batch)
     ok = 0
     for n, result in enumerate(receipt.responses):
         if result.status_code and result.status_code >= 300:
-            refused.append({"record": offset + n + 1, "statusCode": result.status_code,
-                            "message": result.message})
+            refused.append(
+                {
+                    "record": offset + n + 1,
+                    "statusCode": result.status_code,
+                    "message": result.message,
+                }
+            )
         else:
             ok += 1
     return ok
