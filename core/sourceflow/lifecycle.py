@@ -318,16 +318,11 @@ class Lifecycle:
             raise SourceflowError(
                 f"source {source.name!r} has no auth spec {request.auth_spec!r}; it has: {names}"
             )
-        check_credentials(spec, request.credentials)
+        credentials = with_defaults(spec, request.credentials, request.name)
+        check_credentials(spec, credentials)
         with self._step("authenticate", source, authSpec=spec.name):
-            auth = self.registry.call(
-                "sourceflow_authenticate", source, credentials=request.credentials
-            )
-        return (
-            auth
-            if auth is not None
-            else model.Auth(spec_name=spec.name, params=dict(request.credentials))
-        )
+            auth = self.registry.call("sourceflow_authenticate", source, credentials=credentials)
+        return auth if auth is not None else model.Auth(spec_name=spec.name, params=credentials)
 
     def _source_params(self, source: Source, object: str | None) -> SourceParams:
         params = self.registry.call("sourceflow_source_params", source, object=object)
@@ -417,7 +412,7 @@ class Lifecycle:
         """
         source = self.registry.source(record.source)
         undone: list[str] = []
-        with self._step("teardown", source, name=record.name):
+        with self._step("teardown", source, run=record.name):
             if "endpoint" in record.ids and "flow" in record.ids:
                 flow = self._get_or_none(self.client.flows, record.ids["flow"])
                 if flow is not None:
@@ -467,6 +462,26 @@ class Lifecycle:
 def endpoint_url(record: Record) -> str:
     """The inlet URL recorded for a run, or an empty string."""
     return str(record.endpoint.get("inletUrl", ""))
+
+
+# Streaming auth specs name the connection twice (``name``, ``sourceId``); a run has a name.
+_NAMED_BY_RUN = ("name", "sourceId")
+
+
+def with_defaults(
+    spec: model.AuthSpec, credentials: Mapping[str, Any], run_name: str
+) -> dict[str, Any]:
+    """``credentials`` completed from the auth spec: its JSON-schema ``default`` values, and
+    the run's name for ``name``/``sourceId`` properties, where the caller gave none."""
+    filled = dict(credentials)
+    for key, prop in (spec.spec.get("properties") or {}).items():
+        if key in filled or not isinstance(prop, dict):
+            continue
+        if key in _NAMED_BY_RUN and prop.get("type") == "string":
+            filled[key] = run_name
+        elif "default" in prop and key in spec.spec.get("required", []):
+            filled[key] = prop["default"]
+    return filled
 
 
 def check_credentials(spec: model.AuthSpec, credentials: Mapping[str, Any]) -> None:

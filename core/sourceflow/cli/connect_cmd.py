@@ -120,7 +120,7 @@ def connect(
     src = registry.source(source)
     run_name = name or f"sourceflow-{src.name}"
     mapping = _load_mapping(mapping_file) if mapping_file else None
-    credentials = _credentials(src, run_name, params, authenticated, raw, mapping is not None)
+    credentials = _credentials(src, params, authenticated, raw, mapping is not None)
     client = common.client(ctx)
     lifecycle = Lifecycle(client, registry, StateFile(state_path), progress=common.step_printer)
     click.echo(
@@ -151,7 +151,6 @@ def connect(
 
 def _credentials(
     src: Any,
-    run_name: str,
     params: tuple[str, ...],
     authenticated: bool,
     raw: bool | None,
@@ -168,11 +167,7 @@ def _credentials(
     props = {}
     if src.connection_spec.auth_spec:
         props = src.connection_spec.auth_spec[0].spec.get("properties", {})
-    # Fill the fields a streaming auth spec asks for from the run, unless given.
-    defaults = {"sourceId": run_name, "name": run_name}
-    for key, value in defaults.items():
-        if key in props:
-            given.setdefault(key, value)
+    # Raw records are what a mapping reads; XDM envelopes need none.
     if "dataType" in props:
         given.setdefault("dataType", "raw" if (raw if raw is not None else mapped) else "xdm")
     if authenticated:

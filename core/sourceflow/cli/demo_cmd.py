@@ -41,7 +41,7 @@ def demo(data_dir: Path | None, keep: bool) -> None:
     then tears everything down.
     """
     from sourceflow import config, model, plugins, wire
-    from sourceflow.client import FlowServiceClient, InletSender
+    from sourceflow.client import FlowServiceClient
     from sourceflow.lifecycle import ConnectRequest, Lifecycle
     from sourceflow.platform.app import PlatformConfig, create_app
     from sourceflow.platform.server import background
@@ -114,7 +114,7 @@ def demo(data_dir: Path | None, keep: bool) -> None:
         _heading("5. Stream the sample records (demo_data/people.jsonl)")
         records = [json.loads(line) for line in _sample("people.jsonl").splitlines() if line]
         assert raw.inlet_url is not None
-        receipt = InletSender(raw.inlet_url, flow_id=raw.flow_id).send_batch(records)
+        receipt = client.inlet(raw.inlet_url, flow_id=raw.flow_id).send_batch(records)
         accepted = sum(1 for r in receipt.responses if not r.status_code or r.status_code < 300)
         click.echo(f"  batch {receipt.batch_id}: {accepted} of {len(records)} accepted")
 
@@ -124,9 +124,7 @@ def demo(data_dir: Path | None, keep: bool) -> None:
         assert secure.inlet_url is not None
         refused = _post_without_token(secure.inlet_url, event)
         click.echo(f"  without a token: {refused}")
-        ok = InletSender(
-            secure.inlet_url, flow_id=secure.flow_id, token=client.access_token()
-        ).send(event)
+        ok = client.inlet(secure.inlet_url, flow_id=secure.flow_id, authenticated=True).send(event)
         click.echo(f"  with a token:    200 xactionId={ok.xaction_id}")
 
         _heading("7. What landed")

@@ -63,14 +63,11 @@ def send(
     Each batch goes to the inlet's /collection/batch endpoint; a message the inlet refuses is
     reported with its line and reason, and the rest still go through.
     """
-    from sourceflow.client import InletSender
-
-    settings = common.settings(ctx)
-    token = common.client(ctx).access_token() if authenticated else None
     total = sum(1 for _ in read_jsonl(file))
     accepted = 0
     refused: list[dict[str, Any]] = []
-    sender = InletSender(inlet_url, flow_id=flow_id, token=token, sandbox=settings.sandbox)
+    # The client's sender renews the token itself on a long send.
+    sender = common.client(ctx).inlet(inlet_url, flow_id=flow_id, authenticated=authenticated)
     with click.progressbar(
         length=total, label="sending", file=click.get_text_stream("stderr"), show_pos=True
     ) as bar:
