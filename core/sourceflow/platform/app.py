@@ -1,0 +1,80 @@
+"""The local Flow Service as one Starlette app.
+
+::
+
+    from sourceflow.platform.app import PlatformConfig, create_app
+    from sourceflow.platform.server import background
+
+    app = create_app(PlatformConfig(data_dir=path))
+    with background(app) as url:
+        ...
+    app.state.platform.wait_idle(5)   # the ingest worker has caught up
+
+``app.state.platform`` is the :class:`~sourceflow.platform.core.Platform`: the store, the token
+issuer and the ingest worker, for tests and the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sourceflow import plugins
+from sourceflow.config import IMS_TOKEN_PATH
+from sourceflow.platform.catalog import Catalog
+from sourceflow.platform.core import Platform, PlatformConfig
+from sourceflow.platform.dataprep import DataPrep
+from sourceflow.platform.flowservice import FlowService
+from sourceflow.platform.inlet import Inlet
+from sourceflow.platform.web import Call, RequestIds, answer, http_error, route
+
+__all__ = ["PlatformConfig", "create_app"]
+
+IMS_BODY_LIMIT = 64 * 1024
+
+
+def create_app(
+    config: PlatformConfig | None = None, registry: plugins.Registry | None = None
+) -> Starlette:
+    """The app serving IMS, Flow Service, Data Prep, Catalog and the inlet.
+
+    :param config: how to run; defaults to the dev credentials and ``.sourceflow/platform``.
+    :param registry: the plugins whose sources it serves; None loads the installed ones.
+    """
+    platform = Platform(config or PlatformConfig(), registry or plugins.load())
+
+    def ims_token(call: Call) -> Response:
+        """``POST /ims/token/v3``: a bearer token for the configured client."""
+        return answer(platform.tokens.issue(call.body, dict(call.query.items())))
+
+    routes: list[Route] = [
+        route(IMS_TOKEN_PATH, ims_token, ["POST"], guard=None, service="IMS", limit=IMS_BODY_LIMIT),
+        *FlowService(platform).routes(),
+        *DataPrep(platform).routes(),
+        *Catalog(platform).routes(),
+        *Inlet(platform).routes(),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(platform.start)
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(platform.stop)
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIds)],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    return app

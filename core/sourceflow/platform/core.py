@@ -1,0 +1,145 @@
+"""The local platform's state: its settings, the SQLite store and the ingest worker.
+
+:class:`Platform` is what ``app.state.platform`` holds: tests reach the store and
+:meth:`Platform.wait_idle` through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from attrs import define, field
+
+from sourceflow import config as settings
+from sourceflow.platform.auth import Principal, Tokens
+from sourceflow.platform.checks import Checks
+from sourceflow.platform.directory import Directory
+from sourceflow.platform.ingest import IngestWorker
+from sourceflow.platform.specs import Specs
+from sourceflow.platform.store import Store
+from sourceflow.plugins import Registry
+
+MAX_MESSAGE_BYTES = 1_048_576
+
+
+def _base_url(value: str | None) -> str | None:
+    return value.rstrip("/") if value else None
+
+
+@define(kw_only=True, frozen=True)
+class PlatformConfig:
+    """How the local platform runs.
+
+    :param data_dir: where ``platform.db`` lives (created if missing).
+    :param client_id: the one OAuth client IMS knows; also the API key.
+    :param client_secret: its secret (never shown in ``repr``).
+    :param org_id: the IMS organization every token belongs to.
+    :param token_ttl: seconds an access token lives (Adobe's: 86399).
+    :param inlet_base_url: the base of ``inletUrl`` when senders reach the inlet by another
+        address than the one a request came in on (behind a proxy); None uses the request's.
+    :param durability: ``"full"`` commits with ``synchronous=FULL`` (an acknowledged message
+        survives a power cut); ``"normal"`` survives a crash of the process only.
+    :param ingest: run the ingest worker; False leaves messages pending (to inspect them).
+    :param max_message_bytes: the inlet's body limit (Adobe's: 1 MB).
+    """
+
+    data_dir: Path = field(default=Path(".sourceflow") / "platform", converter=Path)
+    client_id: str = settings.DEV_CLIENT_ID
+    client_secret: str = field(default=settings.DEV_CLIENT_SECRET, repr=False)
+    org_id: str = settings.DEV_ORG_ID
+    token_ttl: float = 86399
+    inlet_base_url: str | None = field(default=None, converter=_base_url)
+    durability: Literal["full", "normal"] = "full"
+    ingest: bool = True
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+
+
+class Platform:
+    """The store, the token issuer, the directory of inlets and flows, and the ingest worker.
+
+    The store opens on first use and :meth:`stop` closes it; :meth:`start` (called by the app's
+    lifespan) also starts the worker, which first takes whatever was left pending.
+    """
+
+    def __init__(self, config: PlatformConfig, registry: Registry) -> None:
+        self.config = config
+        self.registry = registry
+        self.specs = Specs(registry)
+        self._store: Store | None = None
+        self._tokens: Tokens | None = None
+        self._directory: Directory | None = None
+        self._checks: Checks | None = None
+        self._ingest: IngestWorker | None = None
+
+    def _open(self) -> Store:
+        if self._store is None:
+            store = Store(self.config.data_dir, self.config.durability)
+            self._tokens = Tokens(
+                store,
+                client_id=self.config.client_id,
+                client_secret=self.config.client_secret,
+                org_id=self.config.org_id,
+                ttl=self.config.token_ttl,
+            )
+            self._directory = Directory(store, self.specs, self.config.inlet_base_url)
+            self._checks = Checks(store, self.specs, self.registry)
+            self._ingest = IngestWorker(store, self._directory)
+            self._store = store
+        return self._store
+
+    @property
+    def store(self) -> Store:
+        """The SQLite store."""
+        return self._open()
+
+    @property
+    def tokens(self) -> Tokens:
+        """Issues and checks access tokens."""
+        self._open()
+        assert self._tokens is not None
+        return self._tokens
+
+    @property
+    def directory(self) -> Directory:
+        """Inlets, and the cached facts about inlets and flows."""
+        self._open()
+        assert self._directory is not None
+        return self._directory
+
+    @property
+    def checks(self) -> Checks:
+        """Cross-checks between resources."""
+        self._open()
+        assert self._checks is not None
+        return self._checks
+
+    @property
+    def ingest(self) -> IngestWorker:
+        """The worker that maps stored messages into dataset rows."""
+        self._open()
+        assert self._ingest is not None
+        return self._ingest
+
+    def gateway(self, headers: Mapping[str, str]) -> Principal:
+        """The gateway check of every Platform route (see :mod:`sourceflow.platform.auth`)."""
+        return self.tokens.gateway(headers)
+
+    def start(self) -> None:
+        """Open the store and start the ingest worker (unless ``config.ingest`` is False)."""
+        self._open()
+        if self.config.ingest:
+            self.ingest.start()
+
+    def stop(self) -> None:
+        """Stop the worker and close the store; :meth:`start` may open it again."""
+        if self._store is None:
+            return
+        self.ingest.stop()
+        self._store.close()
+        self._store = None
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every message stored so far is processed; False on timeout."""
+        return self.ingest.wait_idle(timeout)

@@ -1,0 +1,244 @@
+"""Flow Service routes under ``/data/foundation/flowservice``.
+
+Connection and flow specs (read from the plugins), and the four resource collections —
+``connections``, ``sourceConnections``, ``targetConnections``, ``flows`` — each with create,
+read, list, PATCH and DELETE, in Adobe's shapes: create answers 201 ``{id, etag}``, reads
+answer ``{"items": [...]}``, updates need ``If-Match``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sourceflow import model, wire
+from sourceflow.config import FLOWSERVICE_PATH as FS
+from sourceflow.platform import query, resources
+from sourceflow.platform.explore import explore
+from sourceflow.platform.problems import problem
+from sourceflow.platform.resources import (
+    CONNECTIONS,
+    FLOWS,
+    KINDS,
+    SOURCE_CONNECTIONS,
+    Kind,
+)
+from sourceflow.platform.store import Scope
+from sourceflow.platform.web import Call, Handler, answer, no_content, route
+
+if TYPE_CHECKING:
+    from sourceflow.platform.core import Platform
+
+# Which collection uses which: a resource cannot be deleted while one of these names it.
+USERS = {
+    "connections": (SOURCE_CONNECTIONS, "baseConnectionId"),
+    "sourceConnections": (FLOWS, "sourceConnectionIds"),
+    "targetConnections": (FLOWS, "targetConnectionIds"),
+}
+
+
+class FlowService:
+    """The Flow Service routes of one platform."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+
+    def routes(self) -> list[Route]:
+        """Every Flow Service route."""
+        guard = self.p.gateway
+        found = [
+            route(f"{FS}/connectionSpecs", self.connection_specs, ["GET"], guard=guard),
+            route(f"{FS}/connectionSpecs/{{id}}", self.connection_spec, ["GET"], guard=guard),
+            route(f"{FS}/flowSpecs", self.flow_specs, ["GET"], guard=guard),
+            route(f"{FS}/flowSpecs/{{id}}", self.flow_spec, ["GET"], guard=guard),
+            route(
+                f"{FS}/connections/{{id}}/explore",
+                lambda call: explore(self.p, call),
+                ["GET"],
+                guard=guard,
+            ),
+        ]
+        for kind in KINDS:
+            found += [
+                route(f"{FS}/{kind.name}", self._list(kind), ["GET"], guard=guard),
+                route(f"{FS}/{kind.name}", self._create(kind), ["POST"], guard=guard),
+                route(f"{FS}/{kind.name}/{{id}}", self._get(kind), ["GET"], guard=guard),
+                route(f"{FS}/{kind.name}/{{id}}", self._patch(kind), ["PATCH"], guard=guard),
+                route(f"{FS}/{kind.name}/{{id}}", self._delete(kind), ["DELETE"], guard=guard),
+            ]
+        return found
+
+    # --- specs --------------------------------------------------------------------------------
+
+    def connection_specs(self, call: Call) -> Response:
+        """``GET /connectionSpecs``: the installed sources' specs and the data lake's."""
+        docs = [self.p.specs.describe_connection_spec(s) for s in self.p.specs.connection_specs()]
+        return answer(query.page(docs, query.parse(call.query.multi_items()), "/connectionSpecs"))
+
+    def connection_spec(self, call: Call) -> Response:
+        """``GET /connectionSpecs/{id}``."""
+        spec = self.p.specs.connection_spec(call.params["id"])
+        if spec is None:
+            raise problem(
+                404,
+                f"no connection spec {call.params['id']!r}; known: "
+                f"{self.p.specs.known_connection_specs()}",
+            )
+        return answer({"items": [self.p.specs.describe_connection_spec(spec)]})
+
+    def flow_specs(self, call: Call) -> Response:
+        """``GET /flowSpecs``: the flow specs of every installed source."""
+        docs = [self.p.specs.describe_flow_spec(s) for s in self.p.specs.flow_specs()]
+        return answer(query.page(docs, query.parse(call.query.multi_items()), "/flowSpecs"))
+
+    def flow_spec(self, call: Call) -> Response:
+        """``GET /flowSpecs/{id}``."""
+        spec = self.p.specs.flow_spec(call.params["id"])
+        if spec is None:
+            raise problem(
+                404,
+                f"no flow spec {call.params['id']!r}; known: {self.p.specs.known_flow_specs()}",
+            )
+        return answer({"items": [self.p.specs.describe_flow_spec(spec)]})
+
+    # --- resources ----------------------------------------------------------------------------
+
+    def _stored(self, kind: Kind, call: Call) -> dict[str, Any]:
+        doc = self.p.store.get(kind.name, call.params["id"], call.scope)
+        if doc is None:
+            raise problem(
+                404, f"no {kind.label} {call.params['id']!r} in sandbox {call.scope.sandbox!r}"
+            )
+        return doc
+
+    def _present(
+        self, kind: Kind, doc: dict[str, Any], call: Call, inlets: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        shown = resources.masked(doc, kind)
+        if kind not in (CONNECTIONS, FLOWS):
+            return shown
+        inlet_id = (
+            inlets.get(doc["id"])
+            if inlets is not None
+            else self.p.directory.inlet_for(kind.name, doc["id"])
+        )
+        if inlet_id is None:
+            return shown
+        if kind is CONNECTIONS:
+            holder = shown.setdefault("auth", {"specName": "", "params": {}}).setdefault(
+                "params", {}
+            )
+        else:
+            holder = shown.setdefault("options", {})
+        holder["inletUrl"] = self.p.directory.url(inlet_id, call.base_url)
+        holder["inletId"] = inlet_id
+        return shown
+
+    def _list(self, kind: Kind) -> Handler:
+        def list_resources(call: Call) -> Response:
+            wanted = query.parse(call.query.multi_items())
+            inlets = (
+                self.p.directory.inlets_of(kind.name, call.scope)
+                if kind in (CONNECTIONS, FLOWS)
+                else None
+            )
+            docs = [
+                self._present(kind, d, call, inlets)
+                for d in self.p.store.all(kind.name, call.scope)
+            ]
+            return answer(query.page(docs, wanted, f"/{kind.name}"))
+
+        return list_resources
+
+    def _get(self, kind: Kind) -> Handler:
+        def get_resource(call: Call) -> Response:
+            return answer({"items": [self._present(kind, self._stored(kind, call), call)]})
+
+        return get_resource
+
+    def _create(self, kind: Kind) -> Handler:
+        def create_resource(call: Call) -> Response:
+            body = call.json()
+            if isinstance(body, dict):
+                body = resources.without_inlet(dict(body))
+            obj = resources.parse(body, kind.model)
+            self.p.checks.check(kind.name, obj, call.scope)
+            rid = str(uuid.uuid4())
+            obj = resources.stamp(obj, call.who, id=rid, created=None)
+            doc = resources.document(obj)
+            owner = self._inlet_source(kind, doc, call.scope)
+            with self.p.store.transaction() as db:
+                self.p.store.put(db, kind.name, rid, call.scope, doc["createdAt"], doc)
+                if owner:
+                    self.p.directory.create_inlet(db, call.scope, kind.name, rid, doc["createdAt"])
+            created = wire.to_json(model.CreatedRef(id=rid, etag=doc["etag"]))
+            location = f"{call.base_url}{FS}/{kind.name}/{rid}"
+            return answer(created, 201, {"Location": location})
+
+        return create_resource
+
+    def _inlet_source(self, kind: Kind, doc: dict[str, Any], scope: Scope) -> bool:
+        """Whether creating this resource creates an inlet (the source's ``inlet_on``)."""
+        if kind is CONNECTIONS:
+            source = self.p.specs.source(doc["connectionSpec"]["id"])
+            return source is not None and source.inlet_on == "connection"
+        if kind is FLOWS:
+            for sid in doc.get("sourceConnectionIds", [])[:1]:
+                sc = self.p.store.get("sourceConnections", sid, scope)
+                source = self.p.specs.source(sc["connectionSpec"]["id"]) if sc else None
+                return source is not None and source.inlet_on == "flow"
+        return False
+
+    def _patch(self, kind: Kind) -> Handler:
+        def patch_resource(call: Call) -> Response:
+            stored = self._stored(kind, call)
+            resources.check_if_match(call.headers, stored, kind)
+            doc = resources.patched(stored, call.json(), kind)
+            obj = resources.parse(doc, kind.model)
+            self.p.checks.check(kind.name, obj, call.scope)
+            new = resources.document(
+                resources.stamp(obj, call.who, id=stored["id"], created=stored)
+            )
+            with self.p.store.transaction() as db:
+                # Two PATCHes may race past the check above; only the first one wins.
+                current = self.p.store.get(kind.name, stored["id"], call.scope)
+                if current is None:
+                    raise problem(404, f"{kind.label} {stored['id']} was deleted meanwhile")
+                resources.check_if_match(call.headers, current, kind)
+                self.p.store.put(db, kind.name, stored["id"], call.scope, stored["createdAt"], new)
+            return answer(wire.to_json(model.CreatedRef(id=stored["id"], etag=new["etag"])))
+
+        return patch_resource
+
+    def _delete(self, kind: Kind) -> Handler:
+        def delete_resource(call: Call) -> Response:
+            stored = self._stored(kind, call)
+            if kind.name in USERS:
+                user_kind, key = USERS[kind.name]
+                users = [
+                    f"{u['id']} ({u.get('name', '')})"
+                    for u in self.p.store.all(user_kind.name, call.scope)
+                    if stored["id"] in _as_list(u.get(key))
+                ]
+                if users:
+                    raise problem(
+                        409,
+                        f"{kind.label} {stored['id']} is still used by {user_kind.label}"
+                        f"{'s' if len(users) > 1 else ''} {', '.join(users)}; delete "
+                        f"{'them' if len(users) > 1 else 'it'} first",
+                    )
+            with self.p.store.transaction() as db:
+                self.p.store.delete(db, kind.name, stored["id"], call.scope)
+                self.p.directory.delete_inlets(db, kind.name, stored["id"])
+            return no_content()
+
+        return delete_resource
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,213 @@
+"""The ingest worker: maps stored messages into dataset rows, off the acknowledgement path.
+
+The inlet only commits a message and answers; this thread, woken when messages are stored,
+takes pending messages in order and, for each, writes a row to the flow's dataset or a failure
+with its error, and marks the message done or failed **in the same transaction**: a message
+becomes exactly one row or one failure, even across a crash. At start it takes whatever an
+earlier run left pending.
+
+- A flow with a Mapping transformation: the row is the mapping set applied to the message
+  (compiled once per mapping set).
+- Otherwise (XDM): the row is ``body.xdmEntity`` of an XDM envelope, or the whole message.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from attrs import frozen
+
+from sourceflow import redact, wire
+from sourceflow.errors import SourceflowError
+from sourceflow.log import get_logger
+from sourceflow.model import MappingSet
+from sourceflow.platform.directory import Directory, FlowPlan
+from sourceflow.platform.store import Store
+
+BATCH = 500
+Compiled = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@frozen
+class Outcome:
+    """What became of one message: a row for a dataset, or an error."""
+
+    dataset_id: str | None = None
+    row: dict[str, Any] | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+def _failed(code: str, message: str) -> Outcome:
+    return Outcome(code=code, message=redact.scrub(message))
+
+
+def unwrap(message: Any) -> Any:
+    """An XDM envelope's ``body.xdmEntity``; any other message as it is."""
+    if isinstance(message, dict):
+        body = message.get("body")
+        if isinstance(body, dict) and isinstance(body.get("xdmEntity"), dict):
+            return body["xdmEntity"]
+    return message
+
+
+class IngestWorker:
+    """One thread turning pending messages into rows and failures."""
+
+    def __init__(self, store: Store, directory: Directory) -> None:
+        self.store = store
+        self.directory = directory
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._progress = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._compiled: dict[str, Compiled | SourceflowError] = {}
+
+    def start(self) -> None:
+        """Start the thread; it first takes whatever is pending."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="sourceflow-ingest", daemon=True)
+        self._thread.start()
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the current batch and stop."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wake(self) -> None:
+        """New messages were committed."""
+        self._wake.set()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every message stored before this call is processed; False on timeout."""
+        deadline = time.monotonic() + timeout
+        last = self.store.row("SELECT max(seq) AS seq FROM messages")
+        target = (last["seq"] if last else None) or 0
+        self.wake()
+        with self._progress:
+            while True:
+                waiting = self.store.row(
+                    "SELECT 1 FROM messages WHERE state = 'pending' AND seq <= ? LIMIT 1",
+                    (target,),
+                )
+                if waiting is None:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._progress.wait(min(remaining, 0.05))
+
+    def _run(self) -> None:
+        log = get_logger("sourceflow.platform.ingest")
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                done = self.step()
+            except Exception as exc:  # the worker must outlive any one bad batch
+                log.error("ingest step failed", error=f"{type(exc).__name__}: {exc}")
+                done = 0
+                self._stopping.wait(0.5)
+            if not done:
+                self._wake.wait(1.0)
+
+    def step(self) -> int:
+        """Process up to one batch of pending messages; how many were processed."""
+        pending = self.store.rows(
+            "SELECT seq, xaction_id, flow_id, received_ms, body FROM messages "
+            "WHERE state = 'pending' ORDER BY seq LIMIT ?",
+            (BATCH,),
+        )
+        if not pending:
+            return 0
+        # Mapping runs outside the store's lock; only the writes take it.
+        outcomes = [self._outcome(m) for m in pending]
+        with self.store.transaction() as db:
+            for message, outcome in zip(pending, outcomes, strict=True):
+                self._record(db, message, outcome)
+        with self._progress:
+            self._progress.notify_all()
+        return len(pending)
+
+    def _record(self, db: sqlite3.Connection, message: sqlite3.Row, outcome: Outcome) -> None:
+        if outcome.row is not None and outcome.dataset_id is not None:
+            db.execute(
+                "INSERT INTO rows (dataset_id, flow_id, xaction_id, received_ms, record) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    outcome.dataset_id,
+                    message["flow_id"],
+                    message["xaction_id"],
+                    message["received_ms"],
+                    json.dumps(outcome.row, ensure_ascii=False),
+                ),
+            )
+            state = "done"
+        else:
+            db.execute(
+                "INSERT INTO failures (flow_id, xaction_id, received_ms, code, message, body) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    message["flow_id"],
+                    message["xaction_id"],
+                    message["received_ms"],
+                    outcome.code or "INGEST-500",
+                    outcome.message or "the message could not be ingested",
+                    message["body"],
+                ),
+            )
+            state = "failed"
+        db.execute("UPDATE messages SET state = ? WHERE seq = ?", (state, message["seq"]))
+
+    def _outcome(self, message: sqlite3.Row) -> Outcome:
+        plan = self.directory.plan(message["flow_id"])
+        if plan is None:
+            return _failed("INGEST-404", f"flow {message['flow_id']} no longer exists")
+        if plan.dataset_id is None:
+            return _failed(
+                "INGEST-404", f"flow {plan.flow_id} has no target connection with a dataset"
+            )
+        try:
+            record = json.loads(message["body"])
+        except ValueError as exc:
+            return _failed("INGEST-400", f"the message is not JSON: {exc}")
+        if plan.mapping_id is None:
+            return Outcome(dataset_id=plan.dataset_id, row=unwrap(record))
+        compiled = self._compile(plan)
+        if isinstance(compiled, SourceflowError):
+            return _failed("MAPPING-400", f"mapping set {plan.mapping_id}: {compiled}")
+        try:
+            return Outcome(dataset_id=plan.dataset_id, row=compiled(record))
+        except SourceflowError as exc:
+            return _failed("MAPPING-400", str(exc))
+        except Exception as exc:  # a mapping function bug must not lose the record
+            return _failed("MAPPING-500", f"{type(exc).__name__}: {exc}")
+
+    def _compile(self, plan: FlowPlan) -> Compiled | SourceflowError:
+        assert plan.mapping_id is not None
+        if plan.mapping_id not in self._compiled:
+            self._compiled[plan.mapping_id] = self._compile_now(plan)
+        return self._compiled[plan.mapping_id]
+
+    def _compile_now(self, plan: FlowPlan) -> Compiled | SourceflowError:
+        from sourceflow.mapping import MappingError, compile_mapping
+
+        assert plan.mapping_id is not None
+        doc = self.store.get("mappingSets", plan.mapping_id, plan.scope)
+        if doc is None:
+            return SourceflowError(f"mapping set {plan.mapping_id} does not exist")
+        try:
+            compiled: Compiled = compile_mapping(wire.from_json(doc, MappingSet))
+        except MappingError as exc:
+            return exc
+        return compiled
