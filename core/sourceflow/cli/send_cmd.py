@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ def send(
     # The client's sender renews the token itself on a long send.
     sender = common.client(ctx).inlet(inlet_url, flow_id=flow_id, authenticated=authenticated)
     with click.progressbar(
-        length=total, label="sending", file=click.get_text_stream("stderr"), show_pos=True
+        length=total, label="sending", file=sys.stderr, show_pos=True
     ) as bar:
         batch: list[dict[str, Any]] = []
         offset = 0
