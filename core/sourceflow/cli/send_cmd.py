@@ -69,9 +69,7 @@ def send(
     refused: list[dict[str, Any]] = []
     # The client's sender renews the token itself on a long send.
     sender = common.client(ctx).inlet(inlet_url, flow_id=flow_id, authenticated=authenticated)
-    with click.progressbar(
-        length=total, label="sending", file=sys.stderr, show_pos=True
-    ) as bar:
+    with click.progressbar(length=total, label="sending", file=sys.stderr, show_pos=True) as bar:
         batch: list[dict[str, Any]] = []
         offset = 0
         for record in read_jsonl(file):
