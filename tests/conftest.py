@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+
 from sourceflow.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_ORG_ID
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background
-from starlette.applications import Starlette
 
 # Building an SSL context costs ~80 ms per client; loopback needs none, so share one.
 SSL = ssl.create_default_context()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 import pytest
+
 from sourceflow import hookspecs
 from sourceflow.cli import cli
 

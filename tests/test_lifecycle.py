@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 import sourceflow
 from sourceflow import config, model, plugins
 from sourceflow.client import FlowServiceClient, InletSender
@@ -266,3 +267,45 @@ def wait_for_rows(client, dataset_id: str, want: int, timeout: float = 10) -> li
         if len(rows) >= want or time.monotonic() > deadline:
             return rows
         time.sleep(0.05)
+
+
+class LoseFirstAnswer:
+    """ASGI middleware in front of the real platform: the first POST to ``path_end`` is
+    carried out, but its answer is cut off mid-way, as a dropped connection would."""
+
+    def __init__(self, app, path_end: str) -> None:
+        self.app, self.path_end, self.dropped = app, path_end, 0
+
+    async def __call__(self, scope, receive, send):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not scope["path"].endswith(self.path_end)
+            or self.dropped
+        ):
+            return await self.app(scope, receive, send)
+        self.dropped += 1
+
+        async def swallow(message):
+            pass
+
+        await self.app(scope, receive, swallow)
+        await send(
+            {"type": "http.response.start", "status": 201, "headers": [(b"content-length", b"100")]}
+        )
+        await send({"type": "http.response.body", "body": b'{"id": ', "more_body": True})
+        raise ConnectionAbortedError("answer lost on purpose")
+
+
+def test_a_lost_create_answer_does_not_make_a_duplicate(tmp_path, registry):
+    platform = LoseFirstAnswer(
+        create_app(PlatformConfig(data_dir=tmp_path / "p"), registry=registry), "/flows"
+    )
+    with background(platform) as url, FlowServiceClient(config.Settings(platform_url=url)) as c:
+        dataset_id = c.datasets.create(model.Dataset(name="d"))
+        done = lifecycle(c, registry, tmp_path).connect(
+            ConnectRequest(source="http", name="lossy", dataset_id=dataset_id)
+        )
+        assert platform.dropped == 1
+        flows = list(c.flows.list())
+        assert [f.id for f in flows] == [done.flow_id]

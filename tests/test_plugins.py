@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 import sourceflow
 from sourceflow import plugins
 from sourceflow.errors import PluginError, UnknownSource

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from sourceflow import model, wire
 from sourceflow.errors import InvalidBody
 

@@ -21,8 +21,8 @@ import jsonschema
 from attrs import define, field
 
 from sourceflow import model
-from sourceflow.client import FlowServiceClient
-from sourceflow.errors import InvalidBody, NotFound, SourceflowError
+from sourceflow.client import FlowServiceClient, MappingSets
+from sourceflow.errors import InvalidBody, NotFound, SourceflowError, Unavailable
 from sourceflow.hooktypes import Endpoint, Source, SourceParams, Step
 from sourceflow.plugins import Registry
 from sourceflow.state import Record, StateFile
@@ -33,8 +33,11 @@ T = TypeVar("T")
 
 
 class _Named(Protocol):
-    id: str | None
-    name: str
+    @property
+    def id(self) -> str | None: ...
+
+    @property
+    def name(self) -> str | None: ...
 
 
 @define(kw_only=True)
@@ -189,7 +192,7 @@ class Lifecycle:
         )
         mapping = self._mapping(source, request, dataset)
         if mapping is not None:
-            self._ensure_mapping(record, source, mapping, request.name)
+            self._ensure(record, "mapping", source, self.client.mapping_sets, lambda: mapping)
         flow_spec = (
             source.mapping_flow_spec
             if mapping is not None and source.mapping_flow_spec
@@ -259,23 +262,26 @@ class Lifecycle:
         with self._step(step, source) as result:
             known = record.ids.get(step)
             if known and self._exists(resources, known):
-                self.progress(step, "reused", known)
-                result["id"] = known
-                return known
-            body = build()
-            found = self._by_name(resources, body.name)
-            if found:
-                record.ids[step] = found
-                self.state.save(record)
-                self.progress(step, "reused", found)
-                result["id"] = found
-                return found
-            created = resources.create(body)
-            record.ids[step] = created.id
+                status, id_ = "reused", known
+            else:
+                body = build()
+                found = self._by_name(resources, body.name)
+                status, id_ = ("reused", found) if found else ("created", "")
+                if not found:
+                    id_ = self._create(resources, body)
+            record.ids[step] = id_
             self.state.save(record)
-            self.progress(step, "created", created.id)
-            result["id"] = created.id
-            return str(created.id)
+            self.progress(step, status, id_)
+            result["id"] = id_
+            return id_
+
+    def _create(self, resources: Any, body: _Named) -> str:
+        try:
+            return str(resources.create(body).id)
+        except Unavailable:
+            # The answer was lost, maybe not the request: look before creating a second one.
+            found = self._by_name(resources, body.name)
+            return found if found else str(resources.create(body).id)
 
     @staticmethod
     def _exists(resources: Any, id_: str) -> bool:
@@ -286,9 +292,16 @@ class Lifecycle:
         return True
 
     @staticmethod
-    def _by_name(resources: Any, name: str) -> str | None:
-        # Adobe filters lists with property=name==value; names are ours and unique per run.
-        for item in resources.list(property=f"name=={name}"):
+    def _by_name(resources: Any, name: str | None) -> str | None:
+        # Flow Service filters lists with property=name==value; Data Prep lists are scanned.
+        if not name:
+            return None
+        listing = (
+            resources.list()
+            if isinstance(resources, MappingSets)
+            else resources.list(property=f"name=={name}")
+        )
+        for item in listing:
             if item.name == name and item.id:
                 return str(item.id)
         return None
@@ -344,26 +357,6 @@ class Lifecycle:
             mapping.output_schema = model.OutputSchema(schema_ref=dataset.schema_ref)
         mapping.name = f"{request.name} mapping"
         return mapping
-
-    def _ensure_mapping(
-        self, record: Record, source: Source, mapping: model.MappingSet, name: str
-    ) -> None:
-        with self._step("mapping", source) as result:
-            known = record.ids.get("mapping")
-            if known:
-                try:
-                    self.client.mapping_sets.get(known)
-                    self.progress("mapping", "reused", known)
-                    result["id"] = known
-                    return
-                except NotFound:
-                    pass
-            created = self.client.mapping_sets.create(mapping)
-            assert created.id is not None
-            record.ids["mapping"] = created.id
-            self.state.save(record)
-            self.progress("mapping", "created", created.id)
-            result["id"] = created.id
 
     def _endpoint(self, record: Record, source: Source) -> Endpoint | None:
         if source.mode != "streaming" or source.inlet_on is None:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+
 from sourceflow import log
 from sourceflow.client import FlowServiceClient, RetryPolicy
 from sourceflow.config import Settings

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+
 from sourceflow.client import FlowServiceClient
 from sourceflow.config import Settings
 from sourceflow.errors import AuthenticationFailed

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sourceflow.client import FlowServiceClient
 from sourceflow.model import (
     PROVIDER_STREAMING,

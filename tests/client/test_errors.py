@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from sourceflow.client import FlowServiceClient
 from sourceflow.errors import (
     AuthenticationFailed,

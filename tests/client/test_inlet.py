@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sourceflow.client import FlowServiceClient, InletSender
 from sourceflow.config import Settings
 from sourceflow.errors import AuthenticationFailed, ConfigError, Unavailable

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+
 from sourceflow.client import FlowServiceClient, InletSender, RetryPolicy
 from sourceflow.config import Settings
 from sourceflow.errors import AuthenticationFailed, PlatformError

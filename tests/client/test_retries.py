@@ -12,6 +12,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+
 from sourceflow.client import FlowServiceClient, RetryPolicy
 from sourceflow.client.retry import retry_after
 from sourceflow.config import Settings

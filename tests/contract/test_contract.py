@@ -22,11 +22,13 @@ from typing import Any
 
 import httpx
 import pytest
-import sourceflow
 import yaml
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
+from starlette.routing import Route
+
+import sourceflow
 from sourceflow.config import (
     DATAPREP_PATH,
     DEV_CLIENT_ID,
@@ -39,7 +41,6 @@ from sourceflow.model import DATA_LAKE_SPEC_ID, PROVIDER_STREAMING, AuthSpec, Co
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background
 from sourceflow.plugins import load
-from starlette.routing import Route
 
 REPO = Path(__file__).resolve().parents[2]
 ADOBE = Path(os.environ.get("SOURCEFLOW_SHARED") or REPO.parent / "shared") / "reference" / "adobe"

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from sourceflow import wire
 from sourceflow.errors import InvalidBody, SourceflowError
 from sourceflow.mapping import CompiledMapping, MappingError, RecordError, compile_mapping

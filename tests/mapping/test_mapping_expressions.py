@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from sourceflow.mapping import FUNCTIONS, MappingError, RecordError, compile_mapping
 from sourceflow.model import MappingRule, MappingSet
 

@@ -9,6 +9,7 @@ import random
 from typing import Any
 
 import pytest
+
 from sourceflow.mapping import MappingError, RecordError, compile_mapping
 from sourceflow.mapping.paths import Path, format_path, parse_path
 from sourceflow.model import MappingRule, MappingSet

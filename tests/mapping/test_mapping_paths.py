@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sourceflow.mapping import MappingError, compile_mapping
 from sourceflow.mapping.paths import MAX_STEPS, PathError, format_path, parse_path
 from sourceflow.model import MappingRule, MappingSet

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from platform_testkit import AcmePlugin, Builder
+
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background
 from sourceflow.plugins import load

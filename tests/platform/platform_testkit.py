@@ -9,6 +9,7 @@ import ssl
 from typing import Any
 
 import httpx
+
 import sourceflow
 from sourceflow.errors import SourceflowError
 from sourceflow.hooktypes import Delivery, ExploreRequest, ExploreResult, Source, Verdict

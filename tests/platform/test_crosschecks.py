@@ -15,6 +15,7 @@ from platform_testkit import (
     seed_source_connection,
     seed_target_connection,
 )
+
 from sourceflow.model import DATA_LAKE_SPEC_ID
 
 

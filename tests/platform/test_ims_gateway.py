@@ -7,6 +7,7 @@ import time
 import httpx
 import pytest
 from platform_testkit import FS, SEED_CONNECTION, SSL
+
 from sourceflow.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_ORG_ID
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background

@@ -8,6 +8,7 @@ import sqlite3
 
 import httpx
 from platform_testkit import SEED_CONNECTION, SEED_MESSAGE, SSL, Builder
+
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background
 

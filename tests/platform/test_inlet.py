@@ -17,6 +17,7 @@ from platform_testkit import (
     SSL,
     sign,
 )
+
 from sourceflow.model import PROVIDER_STREAMING
 
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from platform_testkit import FS, SEED_CONNECTION
+
 from sourceflow.config import DEV_CLIENT_ID, DEV_ORG_ID
 
 ETAG = re.compile(r'^"[0-9a-f]{8}-0000-0200-0000-[0-9a-f]{12}"$')

@@ -89,6 +89,7 @@ def test_the_tutorial_end_to_end(api, anonymous, build, shared_platform):
 def test_inlet_base_url_overrides_the_request_address(tmp_path):
     import httpx
     from platform_testkit import SSL
+
     from sourceflow.platform.app import PlatformConfig, create_app
     from sourceflow.platform.server import background
 
