@@ -34,27 +34,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_serve(port: int, data: Path, **popen) -> subprocess.Popen[str]:
+    """`sourceflow platform serve` as a process of its own."""
+    command = [sys.executable, "-m", "sourceflow.cli", "platform", "serve"]
+    return subprocess.Popen(
+        [*command, "--port", str(port), "--data-dir", str(data)], text=True, **popen
+    )
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[str]:
     """`sourceflow platform serve` as its own process, on a free port."""
     data = tmp_path_factory.mktemp("platform")
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sourceflow.cli",
-            "platform",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_serve(port, data, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while True:
@@ -99,21 +92,7 @@ def sf(
 
 def test_serve_prints_the_dev_credentials(tmp_path):
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sourceflow.cli",
-            "platform",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_serve(port, tmp_path, stdout=subprocess.PIPE)
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(4)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -28,6 +29,16 @@ def client(ctx: click.Context) -> FlowServiceClient:
     c = FlowServiceClient(settings(ctx), retry=RetryPolicy(attempts=4, total_seconds=20))
     ctx.call_on_close(c.close)
     return c
+
+
+state_option = click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The file recording what connect created [default: .sourceflow/state.json].",
+)
+"""``--state FILE``, shared by the commands that read or write connect's record."""
 
 
 def echo_json(data: Any) -> None:

@@ -79,13 +79,7 @@ def _load_mapping(path: Path) -> Any:
     show_default=True,
     help="Tenant id for default mappings' _TENANT namespace.",
 )
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Where to record what was created [default: .sourceflow/state.json].",
-)
+@common.state_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def connect(
@@ -180,13 +174,7 @@ def _credentials(
 @click.command()
 @click.argument("name", required=False)
 @click.option("--all", "everything", is_flag=True, help="Tear down every recorded run.")
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="The state file connect wrote [default: .sourceflow/state.json].",
-)
+@common.state_option
 @click.pass_context
 def teardown(
     ctx: click.Context, name: str | None, everything: bool, state_path: Path | None
@@ -220,13 +208,7 @@ def teardown(
 
 
 @click.command()
-@click.option(
-    "--state",
-    "state_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="The state file connect wrote [default: .sourceflow/state.json].",
-)
+@common.state_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def connections(ctx: click.Context, state_path: Path | None, as_json: bool) -> None:
