@@ -206,3 +206,33 @@ def test_observers_see_steps_and_a_broken_one_does_not_stop_others():
     registry.notify("before_step", step)
     registry.notify("after_step", step, result={"id": "f-1"})
     assert events == ["before flow", "after flow f-1", "after flow f-1"]
+
+
+def test_a_plugin_can_add_a_command(tmp_path):
+    (tmp_path / "sf_greet.py").write_text(
+        "import click\n\n@click.command()\n@click.argument('who')\n"
+        "def hello(who):\n    '''Say hello.'''\n    click.echo(f'hello {who}')\n"
+    )
+    info = tmp_path / "sourceflow_greet-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sourceflow-greet\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[sourceflow.commands]\nhello = sf_greet:hello\nbroken = sf_greet:missing\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sourceflow.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+    assert run("hello", "world").stdout == "hello world\n"
+    assert "hello" in run("--help").stdout
+    broken = run("broken")
+    assert broken.returncode == 1
+    assert broken.stderr.startswith("error: command 'broken' (sf_greet:missing) failed to load")

@@ -24,22 +24,70 @@ COMMANDS = {
 }
 
 
+PLUGIN_COMMANDS = "sourceflow.commands"
+"""Entry point group through which a plugin adds commands (``shopify = "pkg.cli:shopify"``)."""
+
+
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use."""
+    """A group whose subcommands are imported on first use.
+
+    Plugins add commands through the ``sourceflow.commands`` entry point group; a core command
+    of the same name wins, and a plugin command that fails to import is reported when invoked.
+    """
 
     def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = lazy
+        self._plugin_commands: dict[str, str] | None = None
+
+    def plugin_commands(self) -> dict[str, str]:
+        """Commands plugins add: name to ``module:attr``."""
+        if self._plugin_commands is None:
+            from importlib import metadata
+
+            found = metadata.entry_points(group=PLUGIN_COMMANDS)
+            self._plugin_commands = {ep.name: ep.value for ep in found if ep.name not in self.lazy}
+        return self._plugin_commands
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *self.lazy])
+        return sorted({*super().list_commands(ctx), *self.lazy, *self.plugin_commands()})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``--help``; a plugin command that fails to load is shown as such
+        instead of breaking the help of every other command."""
+        from sourceflow.errors import PluginError
+
+        rows: list[tuple[str, click.Command | None]] = []
+        for name in self.list_commands(ctx):
+            try:
+                command = self.get_command(ctx, name)
+            except PluginError:
+                rows.append((name, None))
+                continue
+            if command is not None and not command.hidden:
+                rows.append((name, command))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl(
+                    [(n, c.get_short_help_str(limit) if c else "(failed to load)") for n, c in rows]
+                )
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.lazy:
-            module, attr = self.lazy[cmd_name].split(":")
+        target = self.lazy.get(cmd_name) or self.plugin_commands().get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, attr = target.split(":")
+        try:
             command: click.Command = getattr(importlib.import_module(module), attr)
-            return command
-        return super().get_command(ctx, cmd_name)
+        except Exception as exc:
+            from sourceflow.errors import PluginError
+
+            raise PluginError(
+                f"command {cmd_name!r} ({target}) failed to load: {type(exc).__name__}: {exc}",
+                hint="reinstall the plugin that provides it, or uninstall it",
+            ) from None
+        return command
 
 
 @click.group(
