@@ -1,4 +1,8 @@
-"""Logging through structlog, with every event redacted before it is rendered."""
+"""Logging through structlog, with every event redacted before it is rendered.
+
+structlog is imported on first use, not at start-up: commands that log nothing (``sourceflow
+plugins``) do not pay for it.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,27 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
-import structlog
-
 from sourceflow.redact import redact
 
 _configured = False
+_defaults: dict[str, Any] = {"level": "WARNING", "json": False, "stream": None}
 
 
 def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     return redact(dict(event))  # type: ignore[no-any-return]
 
 
+def set_defaults(*, level: str = "WARNING", json: bool = False) -> None:
+    """What :func:`get_logger` configures on first use, unless :func:`configure` ran first."""
+    _defaults.update(level=level, json=json)
+    if _configured:
+        configure(**_defaults)
+
+
 def configure(*, level: str = "WARNING", json: bool = False, stream: Any = None) -> None:
     """Set up structlog: redaction always on, console or JSON lines, to stderr by default."""
+    import structlog
+
     global _configured
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
@@ -44,6 +56,8 @@ def configure(*, level: str = "WARNING", json: bool = False, stream: Any = None)
 
 def get_logger(name: str = "sourceflow") -> Any:
     """A structlog logger; configures the defaults on first use."""
+    import structlog
+
     if not _configured:
-        configure()
+        configure(**_defaults)
     return structlog.get_logger(name)

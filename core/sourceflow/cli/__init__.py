@@ -124,7 +124,7 @@ def cli(ctx: click.Context, platform_url: str | None, debug: bool) -> None:
     ctx.obj["debug"] = debug
     from sourceflow import log
 
-    log.configure(level="DEBUG" if debug else "WARNING")
+    log.set_defaults(level="DEBUG" if debug else "WARNING")
 
 
 def main(argv: list[str] | None = None) -> int:
