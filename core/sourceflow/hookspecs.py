@@ -94,24 +94,35 @@ def sourceflow_mapping_defaults(
 
 
 @hookspec(firstresult=True)
-def sourceflow_source_params(source: Source, object: str | None) -> SourceParams | None:
+def sourceflow_source_params(
+    source: Source, object: str | None, credentials: Mapping[str, Any]
+) -> SourceParams | None:
     """Source connection: the ``data`` and ``params`` of the source connection.
 
     :param source: the source being connected.
     :param object: the object chosen (e.g. ``"charges"``), or None.
+    :param credentials: what the user gave ``connect`` (``--param``). Sources without a base
+        connection keep what their inlet needs here (Shopify: the app's client secret, which
+        ``Delivery.config`` then carries to ``sourceflow_verify_delivery``); secrets included,
+        never log them.
     :return: the data format and params; None means ``{"format": "json"}`` and no params.
     """
 
 
 @hookspec(firstresult=True)
-def sourceflow_endpoint(source: Source, flow: Flow, endpoint: Endpoint) -> Mapping[str, Any] | None:
+def sourceflow_endpoint(
+    source: Source, flow: Flow, endpoint: Endpoint, credentials: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
     """Endpoint: act once the flow's streaming endpoint exists.
 
     Called after the flow is created and its inlet is known. Shopify subscribes its webhook
     topics to ``endpoint.inlet_url`` here; sources that senders configure by hand return the
     URL to paste (``{"webhookUrl": ...}``).
 
-    :return: facts to show the user and to record for teardown, or None.
+    :param credentials: what the user gave ``connect`` (e.g. the shop and its access token);
+        secrets included, never return or log them.
+    :return: facts to show the user and to record for teardown (no secrets: they are
+        printed and written to the state file), or None.
     """
 
 

@@ -33,6 +33,8 @@ class Source:
         names a ``providerId`` instead of a base connection.
     :param mapping_flow_spec: the flow spec to use when a mapping is given, when it differs
         from the default one (HTTP API: ``c1a19761-…``).
+    :param target_format: the target connection's ``data.format``: ``"parquet_xdm"`` (HTTP
+        API, Stripe) or ``"json"`` (Adobe's pages for generic streaming sources: Chatlio).
     """
 
     name: str
@@ -43,6 +45,7 @@ class Source:
     inlet_on: InletOwner | None = None
     needs_base_connection: bool = True
     mapping_flow_spec: str | None = None
+    target_format: str = "parquet_xdm"
     description: str = ""
 
     @property
@@ -82,13 +85,18 @@ class SourceParams:
 
 @define(kw_only=True)
 class Endpoint:
-    """A flow's streaming endpoint once it exists."""
+    """A flow's streaming endpoint once it exists.
+
+    ``object`` is the object or event type ``connect`` was given (``--object``), e.g. the
+    Shopify topic to subscribe; None at teardown and when none was given.
+    """
 
     inlet_id: str
     inlet_url: str
     flow_id: str
     authentication_required: bool = False
     webhook_url: str | None = None
+    object: str | None = None
 
 
 @define(kw_only=True)

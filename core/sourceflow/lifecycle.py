@@ -52,6 +52,8 @@ class ConnectRequest:
     :param mapping: a mapping set to apply; None asks the plugin for its defaults.
     :param object: the object or event type (Stripe resource path, Shopify topic), if any.
     :param tenant: tenant id for default mappings' ``_{tenant}`` namespace.
+    :param schedule: when a scheduled source's flow runs (``scheduleParams``); None for
+        streaming sources, and ``once`` at creation for scheduled ones (Adobe's default).
     """
 
     source: str
@@ -62,6 +64,7 @@ class ConnectRequest:
     object: str | None = None
     tenant: str = "sourceflow"
     auth_spec: str | None = None
+    schedule: model.ScheduleParams | None = None
 
 
 @define(kw_only=True)
@@ -154,7 +157,7 @@ class Lifecycle:
                     auth=auth,
                 ),
             )
-        params = self._source_params(source, request.object)
+        params = self._source_params(source, request.object, request.credentials)
         self._ensure(
             record,
             "source_connection",
@@ -162,6 +165,7 @@ class Lifecycle:
             self.client.source_connections,
             lambda: model.SourceConnection(
                 name=f"{request.name} source connection",
+                description=f"sourceflow: {source.title}",
                 connection_spec=model.SpecRef(id=source.id),
                 base_connection_id=record.ids.get("base_connection"),
                 provider_id=None
@@ -178,9 +182,10 @@ class Lifecycle:
             self.client.target_connections,
             lambda: model.TargetConnection(
                 name=f"{request.name} target connection",
+                description=f"sourceflow: {source.title} into dataset {request.dataset_id}",
                 connection_spec=model.SpecRef(id=model.DATA_LAKE_SPEC_ID),
                 data=model.TargetData(
-                    format="parquet_xdm",
+                    format=source.target_format,
                     schema=model.SchemaRef(
                         id=dataset.schema_ref.id, version=dataset.schema_ref.content_type
                     )
@@ -212,20 +217,24 @@ class Lifecycle:
             self.client.flows,
             lambda: model.Flow(
                 name=f"{request.name} flow",
+                description=f"sourceflow: {source.title}",
                 flow_spec=model.SpecRef(id=flow_spec),
                 source_connection_ids=[record.ids["source_connection"]],
                 target_connection_ids=[record.ids["target_connection"]],
                 transformations=[
                     model.Transformation(
                         name="Mapping",
-                        params={"mappingId": record.ids["mapping"], "mappingVersion": "0"},
+                        # An integer, as Adobe's tutorials send it (Data Prep versions are).
+                        params={"mappingId": record.ids["mapping"], "mappingVersion": 0},
                     )
                 ]
                 if "mapping" in record.ids
                 else None,
+                options=_flow_options(source, request.credentials),
+                schedule_params=request.schedule,
             ),
         )
-        endpoint = self._endpoint(record, source)
+        endpoint = self._endpoint(record, source, request)
         return Connected(
             name=request.name,
             source=source.name,
@@ -337,8 +346,12 @@ class Lifecycle:
             auth = self.registry.call("sourceflow_authenticate", source, credentials=credentials)
         return auth if auth is not None else model.Auth(spec_name=spec.name, params=credentials)
 
-    def _source_params(self, source: Source, object: str | None) -> SourceParams:
-        params = self.registry.call("sourceflow_source_params", source, object=object)
+    def _source_params(
+        self, source: Source, object: str | None, credentials: Mapping[str, Any]
+    ) -> SourceParams:
+        params = self.registry.call(
+            "sourceflow_source_params", source, object=object, credentials=credentials
+        )
         return params if params is not None else SourceParams()
 
     def _mapping(
@@ -358,7 +371,7 @@ class Lifecycle:
         mapping.name = f"{request.name} mapping"
         return mapping
 
-    def _endpoint(self, record: Record, source: Source) -> Endpoint | None:
+    def _endpoint(self, record: Record, source: Source, request: ConnectRequest) -> Endpoint | None:
         if source.mode != "streaming" or source.inlet_on is None:
             return None
         with self._step("endpoint", source) as result:
@@ -381,10 +394,15 @@ class Lifecycle:
                 inlet_url=str(url),
                 flow_id=str(flow.id),
                 authentication_required=bool(values.get("authenticationRequired")),
+                object=request.object,
             )
             if "endpoint" not in record.ids:
                 facts = self.registry.call(
-                    "sourceflow_endpoint", source, flow=flow, endpoint=endpoint
+                    "sourceflow_endpoint",
+                    source,
+                    flow=flow,
+                    endpoint=endpoint,
+                    credentials=request.credentials,
                 )
                 record.recorded = dict(facts or {})
                 record.endpoint = {"inletUrl": endpoint.inlet_url, "inletId": endpoint.inlet_id}
@@ -450,6 +468,21 @@ class Lifecycle:
             return resources.get(id_)
         except NotFound:
             return None
+
+
+def _flow_options(source: Source, credentials: Mapping[str, Any]) -> dict[str, Any] | None:
+    # A flow that owns its inlet (generic streaming) carries the authenticated-inlet option
+    # where a base connection would (HTTP API: auth.params.authenticationRequired).
+    if source.inlet_on != "flow" or not _flag(credentials.get("authenticationRequired")):
+        return None
+    return {"authenticationRequired": True}
+
+
+def _flag(value: Any) -> bool:
+    # --param values arrive as text.
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return value is True
 
 
 def endpoint_url(record: Record) -> str:

@@ -421,8 +421,33 @@ class Run:
     flow_spec: SpecRef | None = None
     created_at: int | None = None
     updated_at: int | None = None
+    created_by: str | None = None
+    updated_by: str | None = None
+    created_client: str | None = None
+    updated_client: str | None = None
+    sandbox_id: str | None = None
+    sandbox_name: str | None = None
+    ims_org_id: str | None = None
     etag: str | None = None
     metrics: RunMetrics | None = None
+
+
+@define(kw_only=True)
+class RunWindow:
+    """``params`` of an on-demand run: when it starts and the window of data it pulls
+    (epoch milliseconds, all optional)."""
+
+    start_time: int | None = None
+    window_start_time: int | None = None
+    window_end_time: int | None = None
+
+
+@define(kw_only=True)
+class RunRequest:
+    """``POST /runs``: start a run of a scheduled flow now."""
+
+    flow_id: str
+    params: RunWindow | None = None
 
 
 # --- catalog and inlet ------------------------------------------------------------------------

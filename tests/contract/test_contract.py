@@ -16,6 +16,7 @@ import json
 import os
 import re
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,14 @@ from sourceflow.config import (
     DEV_ORG_ID,
     FLOWSERVICE_PATH,
 )
-from sourceflow.hooktypes import ExploreResult, Source
-from sourceflow.model import DATA_LAKE_SPEC_ID, PROVIDER_STREAMING, AuthSpec, ConnectionSpec
+from sourceflow.hooktypes import ExploreResult, ReadResult, Source
+from sourceflow.model import (
+    DATA_LAKE_SPEC_ID,
+    PROVIDER_STREAMING,
+    AuthSpec,
+    ConnectionSpec,
+    FlowSpec,
+)
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background
 from sourceflow.plugins import load
@@ -205,10 +212,12 @@ def declared_statuses(op: dict[str, Any]) -> set[int]:
 # --- the scenario ---------------------------------------------------------------------------
 
 CONTRACT_SPEC = "0e0e0e0e-1111-4222-8333-444444444444"
+CONTRACT_FLOW_SPEC = "0e0e0e0e-2222-4222-8333-444444444444"
 
 
 class ExplorePlugin:
-    """A keyed source whose explore lists objects or describes one (for the explore route)."""
+    """A keyed, scheduled source whose explore lists objects or describes one (for the explore
+    route) and whose reads give two records (for the runs routes)."""
 
     source = Source(
         name="contract-explore",
@@ -230,6 +239,15 @@ class ExplorePlugin:
                 )
             ],
         ),
+        flow_specs=(
+            FlowSpec(
+                id=CONTRACT_FLOW_SPEC,
+                name="contract-scheduled",
+                provider_id=PROVIDER_STREAMING,
+                source_connection_spec_ids=[CONTRACT_SPEC],
+                target_connection_spec_ids=[DATA_LAKE_SPEC_ID],
+            ),
+        ),
     )
 
     @sourceflow.hookimpl
@@ -245,6 +263,10 @@ class ExplorePlugin:
         return ExploreResult(
             format="hierarchical", schema={"type": "object"}, data=[{"id": "ch_1"}]
         )
+
+    @sourceflow.hookimpl
+    def sourceflow_read(self, source, connection, object, state) -> ReadResult:
+        return ReadResult(records=[{"id": "ch_1"}, {"id": "ch_2"}], state={"after": "ch_2"})
 
 
 class Exchange:
@@ -525,6 +547,42 @@ def _scenario(http: httpx.Client, token: str) -> None:
     http.post(f"/collection/batch/{inlet}", json={"messages": [{"id": "r3"}, 7]}, headers=bare)
     http.post(f"/collection/batch/{inlet}", json=[], headers=bare)
     http.post(f"/collection/batch/{auth_inlet}", json={"messages": [{"id": "r4"}]}, headers=bare)
+
+    # Runs: a scheduled flow of the keyed source, started on demand; refusals.
+    keyed_source = http.post(
+        f"{fs}/sourceConnections",
+        json={
+            "name": "keyed",
+            "baseConnectionId": keyed,
+            "connectionSpec": {"id": CONTRACT_SPEC, "version": "1.0"},
+        },
+    ).json()["id"]
+    scheduled_body = {
+        "name": "scheduled",
+        "flowSpec": {"id": CONTRACT_FLOW_SPEC, "version": "1.0"},
+        "sourceConnectionIds": [keyed_source],
+        "targetConnectionIds": [
+            http.post(f"{fs}/targetConnections", json=target_body).json()["id"]
+        ],
+        # Far in the future: only POST /runs starts it.
+        "scheduleParams": {"startTime": 4102444800, "frequency": "once"},
+    }
+    scheduled = http.post(f"{fs}/flows", json=scheduled_body).json()["id"]
+    http.post(
+        f"{fs}/flows",
+        json={**scheduled_body, "scheduleParams": {"frequency": "minute", "interval": 5}},
+    )
+    run = http.post(f"{fs}/runs", json={"flowId": scheduled}).json()["id"]
+    http.post(f"{fs}/runs", json={"flowId": "nope"})
+    http.post(f"{fs}/runs", json={"flowId": flow})
+    http.post(f"{fs}/runs", json={"params": {}})
+    for _ in range(100):
+        status = http.get(f"{fs}/runs/{run}").json()["items"][0]["metrics"]["statusSummary"]
+        if status["status"] != "inProgress":
+            break
+        time.sleep(0.02)
+    http.get(f"{fs}/runs", params={"property": f"flowId=={scheduled}", "count": "true"})
+    http.get(f"{fs}/runs/nope")
 
     # The gateway.
     http.get(f"{fs}/flows", headers={"Authorization": ""})

@@ -79,6 +79,20 @@ def _load_mapping(path: Path) -> Any:
     show_default=True,
     help="Tenant id for default mappings' _TENANT namespace.",
 )
+@click.option(
+    "--schedule",
+    default=None,
+    metavar="FREQ[:INTERVAL][@START]",
+    help="Scheduled sources: when the flow runs, e.g. minute:15, hour:1@1710267858, once "
+    "(START in epoch seconds; default now).",
+)
+@click.option(
+    "--auth-spec",
+    default=None,
+    metavar="NAME",
+    help="The auth spec the --param values follow, when the source has several "
+    "(default: its first).",
+)
 @common.state_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
@@ -93,6 +107,8 @@ def connect(
     params: tuple[str, ...],
     object_: str | None,
     tenant: str,
+    schedule: str | None,
+    auth_spec: str | None,
     state_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -114,7 +130,8 @@ def connect(
     src = registry.source(source)
     run_name = name or f"sourceflow-{src.name}"
     mapping = _load_mapping(mapping_file) if mapping_file else None
-    credentials = _credentials(src, params, authenticated, raw, mapping is not None)
+    credentials = _credentials(src, params, authenticated, raw, mapping is not None, auth_spec)
+    schedule_params = _schedule(src, schedule)
     client = common.client(ctx)
     lifecycle = Lifecycle(client, registry, StateFile(state_path), progress=common.step_printer)
     click.echo(
@@ -129,6 +146,8 @@ def connect(
             mapping=mapping,
             object=object_,
             tenant=tenant,
+            auth_spec=auth_spec,
+            schedule=schedule_params,
         )
     )
     if as_json:
@@ -149,6 +168,7 @@ def _credentials(
     authenticated: bool,
     raw: bool | None,
     mapped: bool,
+    auth_spec: str | None = None,
 ) -> dict[str, Any]:
     from sourceflow.errors import ConfigError
 
@@ -159,13 +179,19 @@ def _credentials(
             raise ConfigError(f"--param {item!r} is not KEY=VALUE")
         given[key] = value
     props = {}
-    if src.connection_spec.auth_spec:
-        props = src.connection_spec.auth_spec[0].spec.get("properties", {})
+    chosen = (
+        src.connection_spec.auth_spec_named(auth_spec)
+        if auth_spec
+        else (src.connection_spec.auth_spec or [None])[0]
+    )
+    if chosen is not None:
+        props = chosen.spec.get("properties", {})
     # Raw records are what a mapping reads; XDM envelopes need none.
     if "dataType" in props:
         given.setdefault("dataType", "raw" if (raw if raw is not None else mapped) else "xdm")
     if authenticated:
-        if "authenticationRequired" not in props:
+        # A flow that owns its inlet takes the option whatever its auth spec says.
+        if "authenticationRequired" not in props and src.inlet_on != "flow":
             raise ConfigError(f"source {src.name!r} has no authenticated inlet option")
         given["authenticationRequired"] = True
     return given
@@ -238,3 +264,30 @@ def connections(ctx: click.Context, state_path: Path | None, as_json: bool) -> N
         ],
         ["NAME", "SOURCE", "FLOW", "INLET", "PLATFORM"],
     )
+
+
+def _schedule(src: Any, text: str | None) -> Any:
+    """``FREQ[:INTERVAL][@START]`` as ``scheduleParams``; Adobe's rules are the model's."""
+    import time
+
+    from sourceflow import model
+    from sourceflow.errors import ConfigError
+
+    if text is None:
+        return None
+    if src.mode != "scheduled":
+        raise ConfigError(f"--schedule: {src.title} is a streaming source; its flows have none")
+    spec, _, start = text.partition("@")
+    frequency, _, interval = spec.partition(":")
+    try:
+        return model.ScheduleParams(
+            start_time=start or int(time.time()),
+            frequency=frequency.strip().lower(),
+            interval=interval or None,
+        )
+    except model.RuleViolation as exc:
+        raise ConfigError(
+            f"--schedule {text!r}: {exc}",
+            hint="write FREQ[:INTERVAL][@START]: once, minute:15 (at least 15), hour:1, day:1, "
+            "week:1; START in epoch seconds",
+        ) from None

@@ -37,8 +37,10 @@ def demo(data_dir: Path | None, keep: bool) -> None:
 
     Starts the local Flow Service on a free loopback port, connects the HTTP API source twice
     (raw records with a mapping, and an authenticated XDM inlet), streams sample records
-    (bundled sample data), shows the rows that landed and the record that failed mapping,
-    then tears everything down.
+    (bundled sample data), shows the rows that landed and the record that failed mapping;
+    then a Chatlio flow receiving sample events and a Shopify flow receiving signed sample
+    orders (one delivered twice, one forged); then a Stripe flow whose scheduled run pulls
+    sample charges from a bundled sample Stripe API; then tears everything down.
     """
     from sourceflow import config, model, plugins, wire
     from sourceflow.client import FlowServiceClient
@@ -154,12 +156,30 @@ def demo(data_dir: Path | None, keep: bool) -> None:
             f"{json.dumps(secured[0]['record']['person']['name'])}"
         )
 
+        from sourceflow.cli.demo_streaming import streaming_demo
+
+        streaming = streaming_demo(
+            client,
+            lifecycle,
+            registry,
+            heading=_heading,
+            table=common.table,
+            wait_for_rows=_wait_for_rows,
+            first=8,
+        )
+
+        from sourceflow.cli.demo_stripe import stripe_demo
+
+        scheduled = stripe_demo(
+            client, lifecycle, registry, heading=_heading, table=common.table, number=10
+        )
+
         if keep:
             _heading(f"Left in place; the platform's file is in {data_dir}/")
             return
-        _heading("8. Tear down, newest first")
+        _heading("11. Tear down, newest first")
         state = lifecycle.state
-        for name in ("demo-authenticated", "demo-raw"):
+        for name in (*scheduled, *reversed(streaming), "demo-authenticated", "demo-raw"):
             record = state.get(name, settings.platform_url, settings.sandbox)
             if record is not None:
                 lifecycle.teardown(record)

@@ -33,9 +33,11 @@ from sourceflow.model import (
     JSON,
     Connection,
     ConnectionSpec,
+    CreatedRef,
     Flow,
     FlowSpec,
     Run,
+    RunRequest,
     SourceConnection,
     TargetConnection,
 )
@@ -126,6 +128,13 @@ class FlowServiceClient:
         if isinstance(body, list):
             return {"items": body}
         return body if isinstance(body, dict) else {}
+
+    def start_run(self, flow_id: str) -> CreatedRef:
+        """Start a run of a scheduled flow now (``POST /runs`` ``{"flowId"}`` → ``{id, etag}``);
+        :attr:`runs` reads it back with its metrics."""
+        body = wire.to_json(RunRequest(flow_id=flow_id))
+        response = self._platform.request("POST", f"{self.flowservice_url}/runs", json=body)
+        return wire.from_json(parse_body(response), CreatedRef)
 
     def dataset_rows(self, dataset_id: str) -> list[JSON]:
         """The rows that landed in a dataset, oldest first (a sourceflow platform extension:

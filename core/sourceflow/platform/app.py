@@ -33,6 +33,7 @@ from sourceflow.platform.core import Platform, PlatformConfig
 from sourceflow.platform.dataprep import DataPrep
 from sourceflow.platform.flowservice import FlowService
 from sourceflow.platform.inlet import Inlet
+from sourceflow.platform.runs import Runs
 from sourceflow.platform.web import Call, RequestIds, answer, http_error, route
 
 __all__ = ["PlatformConfig", "create_app"]
@@ -60,6 +61,7 @@ def create_app(
         *DataPrep(platform).routes(),
         *Catalog(platform).routes(),
         *Inlet(platform).routes(),
+        *Runs(platform).routes(),
     ]
 
     @asynccontextmanager

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,7 @@ from sourceflow.platform.auth import Principal, Tokens
 from sourceflow.platform.checks import Checks
 from sourceflow.platform.directory import Directory
 from sourceflow.platform.ingest import IngestWorker
+from sourceflow.platform.scheduler import Scheduler
 from sourceflow.platform.specs import Specs
 from sourceflow.platform.store import Store
 from sourceflow.plugins import Registry
@@ -43,6 +45,12 @@ class PlatformConfig:
         survives a power cut); ``"normal"`` survives a crash of the process only.
     :param ingest: run the ingest worker; False leaves messages pending (to inspect them).
     :param max_message_bytes: the inlet's body limit (Adobe's: 1 MB).
+    :param scheduler: tick the scheduler in a thread of its own; False leaves scheduled flows
+        to :meth:`Scheduler.tick` calls and ``POST /runs`` (runs still execute).
+    :param scheduler_poll: seconds between two ticks.
+    :param run_workers: runs executed at once (runs of one flow always take turns).
+    :param clock: epoch seconds; the scheduler's notion of now (tests move it instead of
+        waiting for a schedule).
     """
 
     data_dir: Path = field(default=Path(".sourceflow") / "platform", converter=Path)
@@ -54,6 +62,10 @@ class PlatformConfig:
     durability: Literal["full", "normal"] = "full"
     ingest: bool = True
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    scheduler: bool = True
+    scheduler_poll: float = 1.0
+    run_workers: int = 4
+    clock: Callable[[], float] = field(default=time.time, repr=False)
 
 
 class Platform:
@@ -72,6 +84,7 @@ class Platform:
         self._directory: Directory | None = None
         self._checks: Checks | None = None
         self._ingest: IngestWorker | None = None
+        self._scheduler: Scheduler | None = None
 
     def _open(self) -> Store:
         if self._store is None:
@@ -86,6 +99,7 @@ class Platform:
             self._directory = Directory(store, self.specs, self.config.inlet_base_url)
             self._checks = Checks(store, self.specs, self.registry)
             self._ingest = IngestWorker(store, self._directory)
+            self._scheduler = Scheduler(self)
             self._store = store
         return self._store
 
@@ -122,20 +136,30 @@ class Platform:
         assert self._ingest is not None
         return self._ingest
 
+    @property
+    def scheduler(self) -> Scheduler:
+        """Starts and executes the runs of scheduled flows."""
+        self._open()
+        assert self._scheduler is not None
+        return self._scheduler
+
     def gateway(self, headers: Mapping[str, str]) -> Principal:
         """The gateway check of every Platform route (see :mod:`sourceflow.platform.auth`)."""
         return self.tokens.gateway(headers)
 
     def start(self) -> None:
-        """Open the store and start the ingest worker (unless ``config.ingest`` is False)."""
+        """Open the store, start the ingest worker (unless ``config.ingest`` is False) and the
+        scheduler (which first takes up the runs an earlier process left open)."""
         self._open()
         if self.config.ingest:
             self.ingest.start()
+        self.scheduler.start(ticking=self.config.scheduler)
 
     def stop(self) -> None:
         """Stop the worker and close the store; :meth:`start` may open it again."""
         if self._store is None:
             return
+        self.scheduler.stop()
         self.ingest.stop()
         self._store.close()
         self._store = None

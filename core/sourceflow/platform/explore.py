@@ -85,7 +85,17 @@ def explore(p: Platform, call: Call) -> Response:
         ) from None
     if not isinstance(result, ExploreResult):
         raise problem(502, f"plugin {plugin!r} answered no ExploreResult from sourceflow_explore")
-    return answer(redact.redact(_shape(result)))
+    shaped = _shape(result)
+    if isinstance(shaped, dict) and "schema" in shaped:
+        # A schema holds field names and types, no values: masking it by key name would
+        # replace a field such as card.extended_authorization with "***".
+        return answer(
+            {
+                **redact.redact({k: v for k, v in shaped.items() if k != "schema"}),
+                "schema": shaped["schema"],
+            }
+        )
+    return answer(redact.redact(shaped))
 
 
 def _shape(result: ExploreResult) -> Any:

@@ -47,6 +47,45 @@ def _failed(code: str, message: str) -> Outcome:
     return Outcome(code=code, message=redact.scrub(message))
 
 
+def write_outcome(
+    db: sqlite3.Connection,
+    *,
+    flow_id: str,
+    xaction_id: str,
+    received_ms: int,
+    outcome: Outcome,
+    body: bytes,
+) -> bool:
+    """Write a row, or a failure keeping the original ``body``, inside a transaction; True
+    when a row was written."""
+    if outcome.row is not None and outcome.dataset_id is not None:
+        db.execute(
+            "INSERT INTO rows (dataset_id, flow_id, xaction_id, received_ms, record) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                outcome.dataset_id,
+                flow_id,
+                xaction_id,
+                received_ms,
+                json.dumps(outcome.row, ensure_ascii=False),
+            ),
+        )
+        return True
+    db.execute(
+        "INSERT INTO failures (flow_id, xaction_id, received_ms, code, message, body) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            flow_id,
+            xaction_id,
+            received_ms,
+            outcome.code or "INGEST-500",
+            outcome.message or "the message could not be ingested",
+            body,
+        ),
+    )
+    return False
+
+
 def unwrap(message: Any) -> Any:
     """An XDM envelope's ``body.xdmEntity``; any other message as it is."""
     if isinstance(message, dict):
@@ -140,47 +179,34 @@ class IngestWorker:
         return len(pending)
 
     def _record(self, db: sqlite3.Connection, message: sqlite3.Row, outcome: Outcome) -> None:
-        if outcome.row is not None and outcome.dataset_id is not None:
-            db.execute(
-                "INSERT INTO rows (dataset_id, flow_id, xaction_id, received_ms, record) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (
-                    outcome.dataset_id,
-                    message["flow_id"],
-                    message["xaction_id"],
-                    message["received_ms"],
-                    json.dumps(outcome.row, ensure_ascii=False),
-                ),
-            )
-            state = "done"
-        else:
-            db.execute(
-                "INSERT INTO failures (flow_id, xaction_id, received_ms, code, message, body) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    message["flow_id"],
-                    message["xaction_id"],
-                    message["received_ms"],
-                    outcome.code or "INGEST-500",
-                    outcome.message or "the message could not be ingested",
-                    message["body"],
-                ),
-            )
-            state = "failed"
+        written = write_outcome(
+            db,
+            flow_id=message["flow_id"],
+            xaction_id=message["xaction_id"],
+            received_ms=message["received_ms"],
+            outcome=outcome,
+            body=message["body"],
+        )
+        state = "done" if written else "failed"
         db.execute("UPDATE messages SET state = ? WHERE seq = ?", (state, message["seq"]))
 
     def _outcome(self, message: sqlite3.Row) -> Outcome:
         plan = self.directory.plan(message["flow_id"])
         if plan is None:
             return _failed("INGEST-404", f"flow {message['flow_id']} no longer exists")
-        if plan.dataset_id is None:
-            return _failed(
-                "INGEST-404", f"flow {plan.flow_id} has no target connection with a dataset"
-            )
         try:
             record = json.loads(message["body"])
         except ValueError as exc:
             return _failed("INGEST-400", f"the message is not JSON: {exc}")
+        return self.transform(plan, record)
+
+    def transform(self, plan: FlowPlan, record: Any) -> Outcome:
+        """One record through the flow's mapping set (compiled once, cached): a row or an
+        error. The scheduler's runs use it too, so pulled and pushed records map alike."""
+        if plan.dataset_id is None:
+            return _failed(
+                "INGEST-404", f"flow {plan.flow_id} has no target connection with a dataset"
+            )
         if plan.mapping_id is None:
             return Outcome(dataset_id=plan.dataset_id, row=unwrap(record))
         compiled = self._compile(plan)

@@ -84,6 +84,31 @@ CREATE TABLE IF NOT EXISTS failures (
     body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS failures_flow ON failures (flow_id, seq);
+-- Runs of scheduled flows (sourceflow.platform.runs): the document is Adobe's run JSON.
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    flow_id TEXT NOT NULL,
+    org TEXT NOT NULL,
+    sandbox TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_flow ON runs (flow_id, created_at);
+CREATE INDEX IF NOT EXISTS runs_open ON runs (status) WHERE status IN ('queued', 'inProgress');
+-- Per scheduled flow: the source's cursor after the last committed run, and the last
+-- schedule slot a run was started for.
+CREATE TABLE IF NOT EXISTS flow_cursors (
+    flow_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL DEFAULT '{}',
+    last_slot INTEGER
+);
+-- One key per record a scheduled flow wrote, so a record read again is not written twice.
+CREATE TABLE IF NOT EXISTS pulled (
+    flow_id TEXT NOT NULL,
+    record_key TEXT NOT NULL,
+    PRIMARY KEY (flow_id, record_key)
+) WITHOUT ROWID;
 """
 
 

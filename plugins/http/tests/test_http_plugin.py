@@ -107,6 +107,5 @@ def test_authenticate_builds_the_streaming_connection_block(registry, source):
 
 
 def test_source_connection_names_only_its_base_connection(registry, source):
-    assert registry.call("sourceflow_source_params", source, object=None) == SourceParams(
-        data_format=None, params=None
-    )
+    answer = registry.call("sourceflow_source_params", source, object=None, credentials={})
+    assert answer == SourceParams(data_format=None, params=None)

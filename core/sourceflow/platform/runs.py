@@ -1,0 +1,138 @@
+"""Runs of scheduled flows: ``POST /runs``, ``GET /runs`` and ``GET /runs/{id}``.
+
+A run is stored as Adobe's run JSON (``FlowRunItemDTO``) in the ``runs`` table, with its
+status beside it so the scheduler finds open runs without reading documents. Its ``metrics``
+carry ``recordSummary`` (records read, written and failed), ``durationSummary`` (epoch ms) and
+``statusSummary`` (``inProgress``, ``success`` or ``failed``, with ``errors`` of ``{code,
+message}``). The scheduler (:mod:`sourceflow.platform.scheduler`) executes them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sourceflow import model, wire
+from sourceflow.config import FLOWSERVICE_PATH as FS
+from sourceflow.platform import query, resources
+from sourceflow.platform.problems import problem
+from sourceflow.platform.store import Scope, Store
+from sourceflow.platform.web import Call, answer, route
+
+if TYPE_CHECKING:
+    from sourceflow.platform.core import Platform
+
+OPEN = ("queued", "inProgress")
+"""Statuses of a run that has not finished (the ``runs.status`` column)."""
+
+
+def new_run(flow: dict[str, Any], scope: Scope, who: str, now_ms: int) -> dict[str, Any]:
+    """The document of a run of ``flow`` about to start, as Adobe shows one."""
+    etag = resources.new_etag()
+    run = model.Run(
+        id=str(uuid.uuid4()),
+        flow_id=flow["id"],
+        flow_spec=model.SpecRef(
+            id=flow["flowSpec"]["id"], version=flow["flowSpec"].get("version", "1.0")
+        ),
+        created_at=now_ms,
+        updated_at=now_ms,
+        created_by=who,
+        updated_by=who,
+        created_client=who,
+        updated_client=who,
+        sandbox_id=resources.sandbox_id(scope),
+        sandbox_name=scope.sandbox,
+        ims_org_id=scope.org,
+        etag=etag,
+        metrics=model.RunMetrics(
+            duration_summary=model.DurationSummary(started_at_utc=now_ms),
+            status_summary=model.StatusSummary(status="inProgress"),
+        ),
+    )
+    doc: dict[str, Any] = wire.to_json(run)
+    return doc
+
+
+def insert(db: sqlite3.Connection, doc: dict[str, Any], scope: Scope, status: str) -> None:
+    """Store a new run, inside a transaction."""
+    db.execute(
+        "INSERT INTO runs (id, flow_id, org, sandbox, status, created_at, doc) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (doc["id"], doc["flowId"], scope.org, scope.sandbox, status, doc["createdAt"],
+         json.dumps(doc)),
+    )  # fmt: skip
+
+
+def save(db: sqlite3.Connection, doc: dict[str, Any], status: str) -> None:
+    """Store a run's new state, inside a transaction."""
+    db.execute(
+        "UPDATE runs SET status = ?, doc = ? WHERE id = ?", (status, json.dumps(doc), doc["id"])
+    )
+
+
+def load(store: Store, run_id: str) -> tuple[dict[str, Any], Scope, str] | None:
+    """A run's document, scope and status, or None."""
+    row = store.row("SELECT org, sandbox, status, doc FROM runs WHERE id = ?", (run_id,))
+    if row is None:
+        return None
+    doc: dict[str, Any] = json.loads(row["doc"])
+    return doc, Scope(row["org"], row["sandbox"]), str(row["status"])
+
+
+class Runs:
+    """The ``/runs`` routes of one platform."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+
+    def routes(self) -> list[Route]:
+        """``POST /runs``, ``GET /runs``, ``GET /runs/{id}``."""
+        guard = self.p.gateway
+        return [
+            route(f"{FS}/runs", self.create, ["POST"], guard=guard),
+            route(f"{FS}/runs", self.list, ["GET"], guard=guard),
+            route(f"{FS}/runs/{{id}}", self.get, ["GET"], guard=guard),
+        ]
+
+    def create(self, call: Call) -> Response:
+        """``POST /runs`` ``{"flowId"}``: start a run of a scheduled flow now."""
+        request = resources.parse(call.json(), model.RunRequest)
+        flow = self.p.store.get("flows", request.flow_id, call.scope)
+        if flow is None:
+            raise problem(
+                400, f"flowId: no flow {request.flow_id!r} in sandbox {call.scope.sandbox!r}"
+            )
+        source = self.p.scheduler.source_of(flow, call.scope)
+        if source is None or source.mode != "scheduled":
+            what = f"a {source.title} flow" if source else "not a flow of an installed source"
+            raise problem(
+                400,
+                f"flowId: flow {request.flow_id} is {what}, which is not scheduled: its records "
+                "arrive through its inlet, not through runs",
+            )
+        doc = self.p.scheduler.start_run(flow, call.scope, call.who.client_id)
+        created = wire.to_json(model.CreatedRef(id=doc["id"], etag=doc["eTag"]))
+        return answer(created, 201, {"Location": f"{call.base_url}{FS}/runs/{doc['id']}"})
+
+    def list(self, call: Call) -> Response:
+        """``GET /runs?property=flowId==…``: runs, oldest first unless ``orderby`` says."""
+        wanted = query.parse(call.query.multi_items())
+        found = self.p.store.rows(
+            "SELECT doc FROM runs WHERE org = ? AND sandbox = ? ORDER BY created_at, rowid",
+            (call.scope.org, call.scope.sandbox),
+        )
+        docs = [json.loads(r["doc"]) for r in found]
+        return answer(query.page(docs, wanted, "/runs"))
+
+    def get(self, call: Call) -> Response:
+        """``GET /runs/{id}``."""
+        found = load(self.p.store, call.params["id"])
+        if found is None or found[1] != call.scope:
+            raise problem(404, f"no run {call.params['id']!r} in sandbox {call.scope.sandbox!r}")
+        return answer({"items": [found[0]]})

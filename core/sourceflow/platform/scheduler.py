@@ -1,0 +1,429 @@
+"""The scheduler: starts runs of scheduled flows when due, and executes them.
+
+A flow is *scheduled* when its source's plugin declares ``mode="scheduled"``. Its
+``scheduleParams`` (``startTime`` epoch seconds, default the flow's creation; ``frequency``;
+``interval``) define slots: ``once`` has one, at ``startTime``; the others one every
+``interval`` minutes/hours/days/weeks from ``startTime``. On each tick the latest slot that has
+passed is due unless a run was already started for it; slots missed while the platform was
+down are not run one by one: one run catches up, since it reads from the last cursor anyway.
+
+A run calls the plugin's ``sourceflow_read`` with the cursor the last committed run stored,
+maps the records with the flow's mapping set (the ingest worker's compiled cache) and writes
+rows and failures in transactions of :data:`CHUNK` records. Each record written leaves a key
+(the hash of its JSON) in ``pulled``, in the same transaction as its row, so a record read
+again by a later run is skipped; the cursor is stored only in the transaction that ends the
+run successfully. A run that the platform's stop or crash interrupted is marked failed at the
+next start and a new run retries it from the stored cursor: nothing is lost, nothing written
+twice.
+
+Time comes from ``PlatformConfig.clock``, and :meth:`Scheduler.tick` can be called directly,
+so tests move time instead of waiting for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from sourceflow import model, redact, wire
+from sourceflow.errors import SourceflowError
+from sourceflow.hooktypes import ReadResult, Source
+from sourceflow.log import get_logger
+from sourceflow.platform import resources, runs
+from sourceflow.platform.directory import FlowPlan
+from sourceflow.platform.ingest import Outcome, write_outcome
+from sourceflow.platform.store import Scope
+
+if TYPE_CHECKING:
+    from sourceflow.platform.core import Platform
+
+CHUNK = 100
+"""Records per transaction: what a crash can cost is re-reading at most this many."""
+SCHEDULER = "sourceflow-scheduler"
+UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+
+
+class RunFailed(Exception):
+    """Ends a run as failed with ``code`` and ``message``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = redact.scrub(message)
+
+
+def latest_slot(schedule: dict[str, Any] | None, created_at_ms: int, now: float) -> int | None:
+    """The latest schedule slot (epoch seconds) at or before ``now``, or None before the first."""
+    params = schedule or {}
+    given = params.get("startTime")
+    start = int(given) if given is not None else created_at_ms // 1000
+    if now < start:
+        return None
+    frequency = params.get("frequency") or "once"
+    if frequency == "once":
+        return start
+    period = int(params["interval"]) * UNIT_SECONDS[frequency]
+    return start + int((now - start) // period) * period
+
+
+def record_key(record: Any) -> str:
+    """A record's identity for de-duplication: the hash of its canonical JSON."""
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Scheduler:
+    """Ticks (finding due flows) in one thread and executes runs in a few worker threads."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+        self.clock: Callable[[], float] = platform.config.clock
+        self._stopping = threading.Event()
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._tick_lock = threading.Lock()
+        self._flow_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._idle = threading.Condition()
+        self._open = 0
+        self._flows_at = -1
+        self._flows: list[tuple[dict[str, Any], Scope]] = []
+        self._log = get_logger("sourceflow.platform.scheduler")
+
+    # --- life -----------------------------------------------------------------------------
+
+    def start(self, *, ticking: bool = True) -> None:
+        """Recover runs an earlier process left open, start the workers and (if ``ticking``)
+        the thread that ticks every ``config.scheduler_poll`` seconds."""
+        if self._threads:
+            return
+        self._stopping.clear()
+        for n in range(max(1, self.p.config.run_workers)):
+            self._spawn(self._work, f"sourceflow-run-{n}")
+        self.recover()
+        if ticking:
+            self._spawn(self._tick_loop, "sourceflow-scheduler")
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        # Daemon threads: a run stuck on a slow source must not keep the process alive.
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop ticking and executing. A run still in progress stays open in the store and is
+        retried at the next start."""
+        self._stopping.set()
+        for _ in self._threads:
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
+        self._queue = queue.Queue()
+        with self._idle:
+            self._open = 0
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every run started so far has finished; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._open == 0, timeout)
+
+    def _tick_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.tick()
+            except Exception as exc:  # the scheduler must outlive one bad tick
+                self._log.error("scheduler tick failed", error=f"{type(exc).__name__}: {exc}")
+            self._stopping.wait(self.p.config.scheduler_poll)
+
+    # --- what is due ----------------------------------------------------------------------
+
+    def source_of(self, flow: dict[str, Any], scope: Scope) -> Source | None:
+        """The installed source of a flow (through its first source connection), or None."""
+        ids = flow.get("sourceConnectionIds") or []
+        sc = self.p.store.get("sourceConnections", ids[0], scope) if ids else None
+        return self.p.specs.source(sc["connectionSpec"]["id"]) if sc else None
+
+    def _scheduled(self) -> list[tuple[dict[str, Any], Scope]]:
+        generation = self.p.store.generation
+        if generation != self._flows_at:
+            rows = self.p.store.rows(
+                "SELECT org, sandbox, doc FROM resources WHERE kind = 'flows' "
+                "ORDER BY created_at, rowid"
+            )
+            found = []
+            for row in rows:
+                scope, flow = Scope(row["org"], row["sandbox"]), json.loads(row["doc"])
+                source = self.source_of(flow, scope)
+                if source is not None and source.mode == "scheduled":
+                    found.append((flow, scope))
+            self._flows, self._flows_at = found, generation
+        return self._flows
+
+    def tick(self) -> list[str]:
+        """Start a run of every scheduled flow that is due now; answers the new run ids."""
+        started: list[str] = []
+        with self._tick_lock:
+            now = self.clock()
+            for flow, scope in self._scheduled():
+                if flow.get("state") == "disabled":
+                    continue
+                slot = latest_slot(flow.get("scheduleParams"), flow["createdAt"], now)
+                if slot is None:
+                    continue
+                row = self.p.store.row(
+                    "SELECT last_slot FROM flow_cursors WHERE flow_id = ?", (flow["id"],)
+                )
+                last = row["last_slot"] if row else None
+                if last is not None and slot <= last:
+                    continue
+                doc = self._new(flow, scope, SCHEDULER, slot=slot)
+                started.append(doc["id"])
+        return started
+
+    def start_run(self, flow: dict[str, Any], scope: Scope, who: str) -> dict[str, Any]:
+        """Start a run of ``flow`` now, outside its schedule (``POST /runs``)."""
+        return self._new(flow, scope, who)
+
+    def _new(
+        self, flow: dict[str, Any], scope: Scope, who: str, *, slot: int | None = None
+    ) -> dict[str, Any]:
+        doc = runs.new_run(flow, scope, who, self._now_ms())
+        with self.p.store.transaction() as db:
+            runs.insert(db, doc, scope, "queued")
+            if slot is not None:
+                db.execute(
+                    "INSERT INTO flow_cursors (flow_id, last_slot) VALUES (?, ?) "
+                    "ON CONFLICT (flow_id) DO UPDATE SET last_slot = excluded.last_slot",
+                    (flow["id"], slot),
+                )
+        self._submit(doc["id"])
+        return doc
+
+    def _submit(self, run_id: str) -> None:
+        with self._idle:
+            self._open += 1
+        self._queue.put(run_id)
+
+    def recover(self) -> None:
+        """Take up the runs an earlier process left open: queued ones run now; one that was in
+        progress was interrupted: it is marked failed and a new run retries it."""
+        for row in self.p.store.rows(
+            "SELECT id, status FROM runs WHERE status IN ('queued', 'inProgress') "
+            "ORDER BY created_at, rowid"
+        ):
+            if row["status"] == "queued":
+                self._submit(row["id"])
+                continue
+            found = runs.load(self.p.store, row["id"])
+            if found is None:
+                continue
+            doc, scope, _ = found
+            flow = self.p.store.get("flows", doc["flowId"], scope)
+            retry = runs.new_run(flow, scope, SCHEDULER, self._now_ms()) if flow else None
+            note = f"; run {retry['id']} retries it" if retry else "; its flow no longer exists"
+            error = RunFailed(
+                "RUN-503",
+                "the platform stopped while this run was in progress (a crash or a shutdown)"
+                + note,
+            )
+            self._finish(doc, error=error, retry=(retry, scope) if retry else None)
+            if retry:
+                self._submit(retry["id"])
+
+    # --- executing ------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            run_id = self._queue.get()
+            if run_id is None or self._stopping.is_set():
+                return
+            try:
+                self.execute(run_id)
+            except Exception as exc:  # a worker must outlive one bad run
+                self._log.error("run failed", run=run_id, error=f"{type(exc).__name__}: {exc}")
+            finally:
+                with self._idle:
+                    self._open = max(0, self._open - 1)
+                    self._idle.notify_all()
+
+    def execute(self, run_id: str) -> None:
+        """Execute one queued run to its end (runs of one flow take turns)."""
+        found = runs.load(self.p.store, run_id)
+        if found is None or found[2] != "queued":
+            return
+        doc, scope, _ = found
+        with self._flow_locks[doc["flowId"]]:
+            doc["metrics"]["durationSummary"]["startedAtUTC"] = self._now_ms()
+            with self.p.store.transaction() as db:
+                runs.save(db, doc, "inProgress")
+            try:
+                state = self._pull(doc, scope)
+            except RunFailed as failed:
+                self._finish(doc, error=failed)
+            except _Stopped:
+                return  # left open: the next start retries it
+            else:
+                self._finish(doc, cursor=state)
+
+    def _pull(self, doc: dict[str, Any], scope: Scope) -> Any:
+        flow_id = doc["flowId"]
+        flow = self.p.store.get("flows", flow_id, scope)
+        if flow is None:
+            raise RunFailed("RUN-404", f"flow {flow_id} no longer exists")
+        source, connection, obj = self._inputs(flow, scope)
+        plan = self.p.directory.plan(flow_id)
+        if plan is None or plan.dataset_id is None:
+            raise RunFailed("RUN-404", f"flow {flow_id} has no target connection with a dataset")
+        row = self.p.store.row("SELECT state FROM flow_cursors WHERE flow_id = ?", (flow_id,))
+        cursor = json.loads(row["state"]) if row else {}
+        plugin = self.p.registry.owner(source)
+        try:
+            result = self.p.registry.call(
+                "sourceflow_read", source, connection=connection, object=obj, state=cursor
+            )
+            if not isinstance(result, ReadResult):
+                raise RunFailed(
+                    "CONNECTOR-500", f"plugin {plugin!r} answered no ReadResult to sourceflow_read"
+                )
+            seq = itertools.count(1)
+            chunk: list[Any] = []
+            try:
+                for record in result.records:
+                    chunk.append(record)
+                    if len(chunk) >= CHUNK:
+                        self._flush(doc, plan, chunk, seq)
+            finally:
+                # What was read before a failure is written too: a retry skips it.
+                if chunk and not self._stopping.is_set():
+                    self._flush(doc, plan, chunk, seq)
+        except (RunFailed, _Stopped):
+            raise
+        except SourceflowError as exc:
+            raise RunFailed("CONNECTOR-400", f"{source.name}: {exc}") from None
+        except Exception as exc:
+            raise RunFailed(
+                "CONNECTOR-500",
+                f"plugin {plugin!r} failed in sourceflow_read: {type(exc).__name__}: {exc}",
+            ) from None
+        # Read once the records are exhausted: the plugin may fill it as they are consumed.
+        return result.state
+
+    def _inputs(self, flow: dict[str, Any], scope: Scope) -> tuple[Source, model.Connection, Any]:
+        ids = flow.get("sourceConnectionIds") or []
+        sc = self.p.store.get("sourceConnections", ids[0], scope) if ids else None
+        if sc is None:
+            raise RunFailed("RUN-404", f"flow {flow['id']} has no source connection")
+        source = self.p.specs.source(sc["connectionSpec"]["id"])
+        if source is None:
+            raise RunFailed(
+                "RUN-404",
+                f"no installed source provides connection spec {sc['connectionSpec']['id']}",
+            )
+        base_id = sc.get("baseConnectionId")
+        base = self.p.store.get("connections", base_id, scope) if base_id else None
+        if base_id and base is None:
+            raise RunFailed("RUN-404", f"base connection {base_id} no longer exists")
+        connection = (
+            wire.from_json(base, model.Connection)
+            if base
+            else model.Connection(
+                name=sc.get("name", ""),
+                connection_spec=model.SpecRef(id=source.id),
+                provider_id=sc.get("providerId"),
+            )
+        )
+        return source, connection, (sc.get("params") or {}).get("resourcePath")
+
+    def _flush(
+        self, doc: dict[str, Any], plan: FlowPlan, chunk: list[Any], seq: Iterator[int]
+    ) -> None:
+        if self._stopping.is_set():
+            raise _Stopped
+        outcomes = [(r, self.p.ingest.transform(plan, r)) for r in chunk]
+        self._write(doc, plan.flow_id, outcomes, seq)
+        chunk.clear()
+
+    def _write(
+        self,
+        doc: dict[str, Any],
+        flow_id: str,
+        outcomes: list[tuple[Any, Outcome]],
+        seq: Iterator[int],
+    ) -> None:
+        summary = doc["metrics"]["recordSummary"]
+        now = self._now_ms()
+        with self.p.store.transaction() as db:
+            for record, outcome in outcomes:
+                summary["inputRecordCount"] += 1
+                n = next(seq)
+                fresh = db.execute(
+                    "INSERT OR IGNORE INTO pulled (flow_id, record_key) VALUES (?, ?)",
+                    (flow_id, record_key(record)),
+                ).rowcount
+                if not fresh:
+                    continue  # written by an earlier run: the overlap of a retry
+                body = json.dumps(record, ensure_ascii=False).encode()
+                written = write_outcome(
+                    db,
+                    flow_id=flow_id,
+                    xaction_id=f"{doc['id']}-{n}",
+                    received_ms=now,
+                    outcome=outcome,
+                    body=body,
+                )
+                key = "outputRecordCount" if written else "failedRecordCount"
+                summary[key] += 1
+            doc["updatedAt"] = now
+            runs.save(db, doc, "inProgress")
+
+    def _finish(
+        self,
+        doc: dict[str, Any],
+        *,
+        cursor: Any = None,
+        error: RunFailed | None = None,
+        retry: tuple[dict[str, Any], Scope] | None = None,
+    ) -> None:
+        now = self._now_ms()
+        metrics = doc["metrics"]
+        metrics["durationSummary"]["completedAtUTC"] = now
+        errors = [{"code": error.code, "message": error.message}] if error else []
+        failed = metrics["recordSummary"]["failedRecordCount"]
+        if failed:
+            errors.append(
+                {
+                    "code": "MAPPING-400",
+                    "message": f"{failed} record(s) failed mapping; GET "
+                    f"/sourceflow/flows/{doc['flowId']}/failures lists them with their errors",
+                }
+            )
+        status = "failed" if error else "success"
+        metrics["statusSummary"] = {"status": status, **({"errors": errors} if errors else {})}
+        doc["updatedAt"] = now
+        doc["eTag"] = resources.new_etag()
+        with self.p.store.transaction() as db:
+            runs.save(db, doc, status)
+            if error is None and isinstance(cursor, dict):
+                db.execute(
+                    "INSERT INTO flow_cursors (flow_id, state) VALUES (?, ?) "
+                    "ON CONFLICT (flow_id) DO UPDATE SET state = excluded.state",
+                    (doc["flowId"], json.dumps(cursor)),
+                )
+            if retry is not None:
+                runs.insert(db, retry[0], retry[1], "queued")
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+
+class _Stopped(Exception):
+    """The platform is stopping: leave the run open for the next start."""

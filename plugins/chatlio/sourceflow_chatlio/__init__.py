@@ -1,0 +1,1 @@
+"""sourceflow plugin: Chatlio chat events through a generic streaming flow."""

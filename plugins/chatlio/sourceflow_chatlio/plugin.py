@@ -1,0 +1,224 @@
+"""Hook implementations for the Chatlio source.
+
+Chatlio is a generic streaming source: no base connection, a source connection naming the
+streaming provider and Chatlio's connection spec, and a flow (spec ``e77fde5a-…``) that owns
+the inlet (``GET /flows/{id}`` → ``options.inletUrl``). Chatlio cannot set headers, so the
+webhook URL to paste into its dashboard names the flow in the query:
+``{inletUrl}?x-adobe-flow-id={FLOW_ID}``. Its payloads carry no signature, so there is nothing
+to verify; ``--param authenticationRequired=true`` makes the inlet want an IMS token instead
+(for deliveries relayed by something that can add one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+import sourceflow
+from sourceflow.errors import SourceflowError
+from sourceflow.hooktypes import Endpoint, ExploreRequest, ExploreResult, Source, SourceParams
+from sourceflow.model import (
+    DATA_LAKE_SPEC_ID,
+    PROVIDER_STREAMING,
+    Connection,
+    ConnectionSpec,
+    Flow,
+    FlowSpec,
+    MappingRule,
+    SourceSpec,
+)
+from sourceflow_chatlio.events import EVENTS, event, schema_of
+
+CONNECTION_SPEC_ID = "073127a3-26e3-496c-9d94-9f48fb93fba8"
+FLOW_SPEC_ID = "e77fde5a-22a8-11ed-861d-0242ac120002"
+FLOW_HEADER = "x-adobe-flow-id"
+PARAMS = ("authenticationRequired",)
+
+SOURCE = Source(
+    name="chatlio",
+    title="Chatlio",
+    description="Chat events (conversations, offline messages, transcripts) from Chatlio.",
+    connection_spec=ConnectionSpec(
+        id=CONNECTION_SPEC_ID,
+        name="Chatlio",
+        provider_id=PROVIDER_STREAMING,
+        type="streaming",
+        source_spec=SourceSpec(
+            name="Chatlio",
+            type="streaming",
+            spec={"type": "object", "properties": {}, "additionalProperties": False},
+            attributes={"format": ["json"]},
+        ),
+        attributes={"category": "marketing automation", "isSource": True, "beta": True},
+    ),
+    flow_specs=(
+        FlowSpec(
+            id=FLOW_SPEC_ID,
+            name="GenericStreamingAEP",
+            provider_id=PROVIDER_STREAMING,
+            source_connection_spec_ids=[CONNECTION_SPEC_ID],
+            target_connection_spec_ids=[DATA_LAKE_SPEC_ID],
+            transformations=[{"name": "Mapping"}],
+        ),
+    ),
+    mode="streaming",
+    inlet_on="flow",
+    needs_base_connection=False,
+    target_format="json",
+)
+
+
+@sourceflow.hookimpl
+def sourceflow_sources() -> list[Source]:
+    """The Chatlio source."""
+    return [SOURCE]
+
+
+@sourceflow.hookimpl
+def sourceflow_explore(
+    source: Source, connection: Connection, request: ExploreRequest
+) -> ExploreResult:
+    """The five webhooks Chatlio sends, or one webhook's payload structure and a sample.
+
+    Chatlio has no API to ask: the structures are the ones its documentation shows.
+    """
+    wanted = request.object or request.source_params.get("event")
+    if not wanted:
+        return ExploreResult(
+            items=[
+                {"type": "event", "name": e.title, "path": e.key, "description": e.description}
+                for e in EVENTS
+            ]
+        )
+    found = event(str(wanted))
+    if found is None:
+        raise SourceflowError(
+            f"Chatlio sends no {wanted!r} webhook", hint=f"explore one of: {_keys()}"
+        )
+    return ExploreResult(
+        format="hierarchical",
+        schema=schema_of(found.sample),
+        data=[found.sample] if request.preview else None,
+    )
+
+
+def _keys() -> str:
+    return ", ".join(e.key for e in EVENTS)
+
+
+def _check_object(object: str | None) -> None:
+    if object is not None and event(object) is None:
+        raise SourceflowError(
+            f"Chatlio sends no {object!r} webhook",
+            hint=f"--object takes one of: {_keys()} (default: new_conversation)",
+        )
+
+
+@sourceflow.hookimpl
+def sourceflow_source_params(
+    source: Source, object: str | None, credentials: Mapping[str, Any]
+) -> SourceParams:
+    """``data.format: json`` and no params, as Adobe's Chatlio tutorial sends it.
+
+    Chatlio needs no credentials; anything but ``authenticationRequired`` is refused by name.
+    """
+    _check_object(object)
+    unknown = sorted(set(credentials) - set(PARAMS))
+    if unknown:
+        raise SourceflowError(
+            f"Chatlio takes no --param {', '.join(unknown)}: it has no credentials",
+            hint="the only one is --param authenticationRequired=true (the inlet then wants "
+            "an IMS token)",
+        )
+    return SourceParams(data_format="json", params=None)
+
+
+def _rule(source: str, dest: str, tenant: str, identity: bool = False) -> MappingRule:
+    return MappingRule(
+        source_attribute=source, destination_xdm_path=f"_{tenant}.{dest}", identity=identity
+    )
+
+
+def _visitor_rules(tenant: str) -> list[MappingRule]:
+    # The six rules of Adobe's tutorial first (visitor.UUID made the mandatory identity:
+    # a chat event without its visitor is not worth a row), then the other documented fields.
+    # IP addresses and user agents are left out on purpose: personal data nobody asked for.
+    return [
+        _rule("slackChannelId", "slackchannel_ID", tenant),
+        _rule("slackChannelName", "slackchannel_name", tenant),
+        _rule("visitor.UUID", "UUID", tenant, identity=True),
+        _rule("visitor.email", "chatlio_email", tenant),
+        _rule("message", "message", tenant),
+        _rule("channelId", "channel_ID", tenant),
+        _rule("conversationUUID", "conversation_ID", tenant),
+        _rule("visitor.name", "visitor_name", tenant),
+        _rule("visitor.identUserId", "ident_user_ID", tenant),
+        _rule("visitor.currentPage", "current_page", tenant),
+        _rule("visitor.referrerURL", "referrer_URL", tenant),
+        _rule("visitor.location", "location", tenant),
+        _rule("visitor.createdAt", "visitor_created_at", tenant),
+    ]
+
+
+def _transcript_rules(tenant: str) -> list[MappingRule]:
+    # A transcript is flat and names no visitor UUID: the conversation is its identity.
+    return [
+        _rule("conversationUUID", "conversation_ID", tenant, identity=True),
+        _rule("channelId", "channel_ID", tenant),
+        _rule("channelName", "channel_name", tenant),
+        _rule("visitorEmail", "chatlio_email", tenant),
+        _rule("visitorName", "visitor_name", tenant),
+        _rule("agentEmail", "agent_email", tenant),
+        _rule("agentName", "agent_name", tenant),
+        _rule("startedAt", "started_at", tenant),
+        _rule("endedAt", "ended_at", tenant),
+        _rule("archiveUrl", "archive_URL", tenant),
+        _rule("textBody", "transcript", tenant),
+        _rule("visitorTraits.current_page", "current_page", tenant),
+    ]
+
+
+@sourceflow.hookimpl
+def sourceflow_mapping_defaults(
+    source: Source, object: str | None, tenant: str
+) -> list[MappingRule]:
+    """Default rules per webhook (``object``; None is a new conversation)."""
+    _check_object(object)
+    if object == "transcript":
+        return _transcript_rules(tenant)
+    rules = _visitor_rules(tenant)
+    if object == "offline_message":
+        # No chat happened: Chatlio documents no channel, conversation or location on it.
+        rules = [r for r in rules if r.source_attribute not in _NOT_OFFLINE]
+        rules += [_rule("name", "offline_name", tenant), _rule("email", "offline_email", tenant)]
+    return rules
+
+
+_NOT_OFFLINE = {
+    "slackChannelId",
+    "slackChannelName",
+    "channelId",
+    "conversationUUID",
+    "visitor.location",
+}
+
+
+@sourceflow.hookimpl
+def sourceflow_endpoint(
+    source: Source, flow: Flow, endpoint: Endpoint, credentials: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The webhook URL to paste into Chatlio: the inlet, naming the flow in its query."""
+    facts: dict[str, Any] = {"webhookUrl": webhook_url(endpoint)}
+    if endpoint.authentication_required:
+        facts["note"] = (
+            "the inlet wants an IMS bearer token, which Chatlio cannot send: relay its "
+            "webhooks through something that adds one"
+        )
+    return facts
+
+
+def webhook_url(endpoint: Endpoint) -> str:
+    """``{inletUrl}?x-adobe-flow-id={flowId}``, as Adobe's Chatlio page builds it."""
+    joiner = "&" if "?" in endpoint.inlet_url else "?"
+    return f"{endpoint.inlet_url}{joiner}{urlencode({FLOW_HEADER: endpoint.flow_id})}"

@@ -1,0 +1,1 @@
+"""sourceflow plugin: Shopify Streaming (OAuth, webhook subscriptions, signed deliveries)."""

@@ -1,0 +1,1 @@
+"""sourceflow plugin for Stripe: scheduled pulls of payments data into Experience Platform."""

@@ -1,0 +1,244 @@
+"""A fake Stripe API for tests, following Stripe's documented behaviour.
+
+- ``GET /v1/{resource}``: the list protocol (``limit`` 1 to 100, ``starting_after``,
+  ``created[gte]``, ``has_more``), newest first; ``GET /v1/balance``;
+  ``POST /oauth/token`` (Connect: ``authorization_code`` and ``refresh_token`` grants).
+- Errors as Stripe's error object ``{"error": {type, code, message, param}}``; a wrong key is
+  401 ``invalid_request_error``.
+- Rate limit: more than ``rate`` requests from one key within a second answers 429
+  (``rate_limit``); every refusal is counted in :attr:`FakeStripe.limited`.
+- Objects are copies of Stripe's published samples (``fixtures3.json``) with their own ids and
+  ``created`` times.
+
+Tests inject failures (:attr:`FakeStripe.inject`), latency and a stall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import json
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+SHARED = Path(os.environ.get("SOURCEFLOW_SHARED") or Path(__file__).parents[3].parent / "shared")
+FIXTURES = SHARED / "reference" / "stripe" / "fixtures3.json"
+KEY = "sk_test_fake_key_0001"
+OBJECT_OF = {
+    "charges": "charge",
+    "subscriptions": "subscription",
+    "refunds": "refund",
+    "balance_transactions": "balance_transaction",
+    "customers": "customer",
+    "prices": "price",
+}
+PREFIX = {
+    "charges": "ch",
+    "subscriptions": "sub",
+    "refunds": "re",
+    "balance_transactions": "txn",
+    "customers": "cus",
+    "prices": "price",
+}
+
+
+def fixtures() -> dict[str, Any]:
+    """Stripe's published sample objects, or a skip when ../shared is absent."""
+    if not FIXTURES.is_file():
+        pytest.skip(f"{FIXTURES} is absent: Stripe's sample objects are needed for this test")
+    return _fixtures()
+
+
+@functools.cache
+def _fixtures() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(FIXTURES.read_text())["resources"]
+    return data
+
+
+def make(resource: str, n: int, created: int) -> dict[str, Any]:
+    """Stripe's sample object of ``resource``, as the ``n``-th one, created at ``created``."""
+    obj = copy.deepcopy(fixtures()[OBJECT_OF[resource]])
+    obj["id"] = f"{PREFIX[resource]}_fake{n:06d}"
+    obj["created"] = created
+    return obj
+
+
+def _error(
+    status: int,
+    kind: str,
+    message: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    error: dict[str, Any] = {"type": kind, "message": message}
+    if code:
+        error["code"] = code
+    if param:
+        error["param"] = param
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+class FakeStripe:
+    """The fake's state and its ASGI app (:attr:`app`)."""
+
+    def __init__(self, keys: tuple[str, ...] = (KEY,), rate: float = 25):
+        self.keys = set(keys)
+        self.rate = rate
+        self.objects: dict[str, list[dict[str, Any]]] = {r: [] for r in OBJECT_OF}
+        self._encoded: dict[str, bytes] = {}
+        self.requests: list[tuple[float, str, dict[str, str]]] = []
+        self.limited = 0
+        self.latency = 0.0
+        self.inject: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
+        self.stall_at: int | None = None
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        self.codes = {"ac_fake_code": "sk_test_fake_connected_01"}
+        self._recent: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+        self.app = Starlette(
+            routes=[
+                Route("/v1/balance", self._balance, methods=["GET"]),
+                Route("/v1/{resource}", self._list, methods=["GET"]),
+                Route("/oauth/token", self._token, methods=["POST"]),
+                Route("/_fake/stats", self._stats, methods=["GET"]),
+            ]
+        )
+
+    def add(self, resource: str, count: int, *, created: int = 1_700_000_000) -> list[str]:
+        """Add ``count`` objects created one second apart from ``created`` on; their ids."""
+        start = sum(len(v) for v in self.objects.values())
+        new = [make(resource, start + i, created + i) for i in range(count)]
+        self._encoded.update((o["id"], json.dumps(o).encode()) for o in new)
+        self.objects[resource] = sorted(
+            self.objects[resource] + new, key=lambda o: (o["created"], o["id"]), reverse=True
+        )
+        return [o["id"] for o in new]
+
+    # --- behaviour ------------------------------------------------------------------------
+
+    def _gate(self, request: Request) -> tuple[str | None, JSONResponse | None]:
+        key = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        now = time.monotonic()
+        with self._lock:
+            self.requests.append((now, request.url.path, dict(request.query_params)))
+            if key not in self.keys:
+                return None, _error(
+                    401, "invalid_request_error", f"Invalid API Key provided: {key[:8]}****"
+                )
+            recent = self._recent.setdefault(key, deque())
+            while recent and recent[0] <= now - 1.0:
+                recent.popleft()
+            if len(recent) >= self.rate:
+                self.limited += 1
+                return key, _error(
+                    429, "invalid_request_error", "Request rate limit exceeded.", code="rate_limit"
+                )
+            recent.append(now)
+            if self.inject:
+                status, error, headers = self.inject.popleft()
+                return key, JSONResponse({"error": error}, status_code=status, headers=headers)
+        return key, None
+
+    async def _stats(self, request: Request) -> JSONResponse:
+        # Not Stripe's: what the fake saw, for a benchmark that serves it from another process.
+        return JSONResponse({"times": [t for t, _, _ in self.requests], "limited": self.limited})
+
+    async def _balance(self, request: Request) -> JSONResponse:
+        _, refused = self._gate(request)
+        if refused:
+            return refused
+        return JSONResponse(fixtures()["balance"])
+
+    async def _list(self, request: Request) -> JSONResponse:
+        _, refused = self._gate(request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if refused:
+            return refused
+        if self.stall_at is not None and len(self.requests) >= self.stall_at:
+            self.stalled.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
+        resource = request.path_params["resource"]
+        if resource not in self.objects:
+            return _error(
+                404, "invalid_request_error", f"Unrecognized request URL (GET: /v1/{resource})."
+            )
+        q = request.query_params
+        try:
+            limit = int(q.get("limit", "10"))
+        except ValueError:
+            return _error(400, "invalid_request_error", "Invalid integer: limit", param="limit")
+        if not 1 <= limit <= 100:
+            return _error(
+                400, "invalid_request_error", "This value must be between 1 and 100.", param="limit"
+            )
+        found = self.objects[resource]
+        if "created[gte]" in q:
+            found = [o for o in found if o["created"] >= int(q["created[gte]"])]
+        after = q.get("starting_after")
+        if after:
+            ids = [o["id"] for o in found]
+            if after not in ids:
+                return _error(
+                    400,
+                    "invalid_request_error",
+                    f"No such object: '{after}'",
+                    code="resource_missing",
+                    param="starting_after",
+                )
+            found = found[ids.index(after) + 1 :]
+        # Objects are encoded once, when added: a page costs the fake no serializing, so its
+        # clock reads arrivals as they happen, as a real server's edge would.
+        head = json.dumps(
+            {"object": "list", "url": f"/v1/{resource}", "has_more": len(found) > limit}
+        )
+        page = b",".join(self._encoded[o["id"]] for o in found[:limit])
+        return Response(
+            head[:-1].encode() + b', "data": [' + page + b"]}", media_type="application/json"
+        )
+
+    async def _token(self, request: Request) -> JSONResponse:
+        key = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        form = dict(parse_qsl((await request.body()).decode()))
+        if key not in self.keys:
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": "No such API key"}, status_code=401
+            )
+        grant = form.get("grant_type")
+        given = form.get("code") if grant == "authorization_code" else form.get("refresh_token")
+        token = self.codes.pop(str(given), None)
+        if token is None:
+            return JSONResponse(
+                {
+                    "error": "invalid_grant",
+                    "error_description": f"Authorization code does not exist: {given}",
+                },
+                status_code=400,
+            )
+        self.keys.add(token)
+        self.codes["rt_fake_refresh"] = token
+        return JSONResponse(
+            {
+                "access_token": token,
+                "refresh_token": "rt_fake_refresh",
+                "stripe_user_id": "acct_fake01",
+                "livemode": False,
+                "token_type": "bearer",
+                "scope": "read_only",
+            }
+        )
