@@ -17,6 +17,7 @@ JSON = dict[str, Any]
 
 PROVIDER_STREAMING = "521eee4d-8cbe-4906-bb48-fb6bd4450033"
 DATA_LAKE_SPEC_ID = "c604ff05-7f1a-43c0-8e18-33bf874cb11c"
+GENERIC_STREAMING_FLOW_SPEC_ID = "e77fde5a-22a8-11ed-861d-0242ac120002"
 
 
 class RuleViolation(ValueError):
@@ -121,6 +122,19 @@ class FlowSpec:
     target_connection_spec_ids: list[str] = field(factory=list)
     transformations: list[JSON] | None = None
     attributes: JSON | None = None
+
+
+def generic_streaming_flow_spec(*connection_spec_ids: str) -> FlowSpec:
+    """Adobe's generic streaming flow spec (``e77fde5a-…``) for sources without a base
+    connection (Shopify Streaming, Chatlio): the flow owns the inlet and maps the records."""
+    return FlowSpec(
+        id=GENERIC_STREAMING_FLOW_SPEC_ID,
+        name="GenericStreamingAEP",
+        provider_id=PROVIDER_STREAMING,
+        source_connection_spec_ids=list(connection_spec_ids),
+        target_connection_spec_ids=[DATA_LAKE_SPEC_ID],
+        transformations=[{"name": "Mapping"}],
+    )
 
 
 # --- connections ------------------------------------------------------------------------------
@@ -413,22 +427,12 @@ class RunMetrics:
 
 
 @define(kw_only=True)
-class Run:
-    """One execution of a flow (``GET /runs?property=flowId==...``)."""
+class Run(Meta):
+    """One execution of a flow (``GET /runs?property=flowId==...``); Adobe spells its etag
+    ``eTag``."""
 
     flow_id: str
-    id: str | None = None
     flow_spec: SpecRef | None = None
-    created_at: int | None = None
-    updated_at: int | None = None
-    created_by: str | None = None
-    updated_by: str | None = None
-    created_client: str | None = None
-    updated_client: str | None = None
-    sandbox_id: str | None = None
-    sandbox_name: str | None = None
-    ims_org_id: str | None = None
-    etag: str | None = None
     metrics: RunMetrics | None = None
 
 

@@ -19,19 +19,17 @@ import sourceflow
 from sourceflow.errors import SourceflowError
 from sourceflow.hooktypes import Endpoint, ExploreRequest, ExploreResult, Source, SourceParams
 from sourceflow.model import (
-    DATA_LAKE_SPEC_ID,
     PROVIDER_STREAMING,
     Connection,
     ConnectionSpec,
     Flow,
-    FlowSpec,
     MappingRule,
     SourceSpec,
+    generic_streaming_flow_spec,
 )
 from sourceflow_chatlio.events import EVENTS, event, schema_of
 
 CONNECTION_SPEC_ID = "073127a3-26e3-496c-9d94-9f48fb93fba8"
-FLOW_SPEC_ID = "e77fde5a-22a8-11ed-861d-0242ac120002"
 FLOW_HEADER = "x-adobe-flow-id"
 PARAMS = ("authenticationRequired",)
 
@@ -52,16 +50,7 @@ SOURCE = Source(
         ),
         attributes={"category": "marketing automation", "isSource": True, "beta": True},
     ),
-    flow_specs=(
-        FlowSpec(
-            id=FLOW_SPEC_ID,
-            name="GenericStreamingAEP",
-            provider_id=PROVIDER_STREAMING,
-            source_connection_spec_ids=[CONNECTION_SPEC_ID],
-            target_connection_spec_ids=[DATA_LAKE_SPEC_ID],
-            transformations=[{"name": "Mapping"}],
-        ),
-    ),
+    flow_specs=(generic_streaming_flow_spec(CONNECTION_SPEC_ID),),
     mode="streaming",
     inlet_on="flow",
     needs_base_connection=False,

@@ -27,13 +27,12 @@ from sourceflow import redact
 from sourceflow.errors import SourceflowError
 from sourceflow.hooktypes import Delivery, Endpoint, Source, SourceParams, Verdict
 from sourceflow.model import (
-    DATA_LAKE_SPEC_ID,
     PROVIDER_STREAMING,
     ConnectionSpec,
     Flow,
-    FlowSpec,
     MappingRule,
     SourceSpec,
+    generic_streaming_flow_spec,
 )
 from sourceflow_shopify.admin import DEFAULT_API_VERSION, AdminClient
 from sourceflow_shopify.oauth import SHOP_PATTERN, check_shop
@@ -41,7 +40,6 @@ from sourceflow_shopify.signing import webhook_is_authentic
 from sourceflow_shopify.tokens import access_token
 
 CONNECTION_SPEC_ID = "e77fd9d2-22a8-11ed-861d-0242ac120002"
-FLOW_SPEC_ID = "e77fde5a-22a8-11ed-861d-0242ac120002"
 FLOW_HEADER = "x-adobe-flow-id"
 DEFAULT_TOPIC = "orders/create"
 PARAMS = ("clientSecret", "shop", "accessToken", "topics", "apiVersion", "adminApi", "adminUrl")
@@ -72,16 +70,7 @@ SOURCE = Source(
         ),
         attributes={"category": "ecommerce", "isSource": True, "beta": True},
     ),
-    flow_specs=(
-        FlowSpec(
-            id=FLOW_SPEC_ID,
-            name="GenericStreamingAEP",
-            provider_id=PROVIDER_STREAMING,
-            source_connection_spec_ids=[CONNECTION_SPEC_ID],
-            target_connection_spec_ids=[DATA_LAKE_SPEC_ID],
-            transformations=[{"name": "Mapping"}],
-        ),
-    ),
+    flow_specs=(generic_streaming_flow_spec(CONNECTION_SPEC_ID),),
     mode="streaming",
     inlet_on="flow",
     needs_base_connection=False,
