@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 TEST_RATE = 25.0
 LIVE_RATE = 100.0
-HEADROOM = 0.95
+HEADROOM = 0.98
 """The fraction of the budget the pacer plans for; the rest absorbs network jitter."""
 MARGIN = 0.03
 """Seconds added to Stripe's one-second window when counting what was let through."""
