@@ -235,6 +235,16 @@ class MappingRule:
     id: str | None = None
     description: str | None = None
 
+    @classmethod
+    def in_tenant(
+        cls, source: str, path: str, tenant: str, *, identity: bool = False
+    ) -> MappingRule:
+        """A rule from ``source`` to ``_{tenant}.{path}``: the organization's own XDM namespace,
+        where a source's default mappings put the fields standard XDM has no place for."""
+        return cls(
+            source_attribute=source, destination_xdm_path=f"_{tenant}.{path}", identity=identity
+        )
+
 
 @define(kw_only=True)
 class XdmSchemaRef:

@@ -123,48 +123,42 @@ def sourceflow_source_params(
     return SourceParams(data_format="json", params=None)
 
 
-def _rule(source: str, dest: str, tenant: str, identity: bool = False) -> MappingRule:
-    return MappingRule(
-        source_attribute=source, destination_xdm_path=f"_{tenant}.{dest}", identity=identity
-    )
-
-
 def _visitor_rules(tenant: str) -> list[MappingRule]:
     # The six rules of Adobe's tutorial first (visitor.UUID made the mandatory identity:
     # a chat event without its visitor is not worth a row), then the other documented fields.
     # IP addresses and user agents are left out on purpose: personal data nobody asked for.
     return [
-        _rule("slackChannelId", "slackchannel_ID", tenant),
-        _rule("slackChannelName", "slackchannel_name", tenant),
-        _rule("visitor.UUID", "UUID", tenant, identity=True),
-        _rule("visitor.email", "chatlio_email", tenant),
-        _rule("message", "message", tenant),
-        _rule("channelId", "channel_ID", tenant),
-        _rule("conversationUUID", "conversation_ID", tenant),
-        _rule("visitor.name", "visitor_name", tenant),
-        _rule("visitor.identUserId", "ident_user_ID", tenant),
-        _rule("visitor.currentPage", "current_page", tenant),
-        _rule("visitor.referrerURL", "referrer_URL", tenant),
-        _rule("visitor.location", "location", tenant),
-        _rule("visitor.createdAt", "visitor_created_at", tenant),
+        MappingRule.in_tenant("slackChannelId", "slackchannel_ID", tenant),
+        MappingRule.in_tenant("slackChannelName", "slackchannel_name", tenant),
+        MappingRule.in_tenant("visitor.UUID", "UUID", tenant, identity=True),
+        MappingRule.in_tenant("visitor.email", "chatlio_email", tenant),
+        MappingRule.in_tenant("message", "message", tenant),
+        MappingRule.in_tenant("channelId", "channel_ID", tenant),
+        MappingRule.in_tenant("conversationUUID", "conversation_ID", tenant),
+        MappingRule.in_tenant("visitor.name", "visitor_name", tenant),
+        MappingRule.in_tenant("visitor.identUserId", "ident_user_ID", tenant),
+        MappingRule.in_tenant("visitor.currentPage", "current_page", tenant),
+        MappingRule.in_tenant("visitor.referrerURL", "referrer_URL", tenant),
+        MappingRule.in_tenant("visitor.location", "location", tenant),
+        MappingRule.in_tenant("visitor.createdAt", "visitor_created_at", tenant),
     ]
 
 
 def _transcript_rules(tenant: str) -> list[MappingRule]:
     # A transcript is flat and names no visitor UUID: the conversation is its identity.
     return [
-        _rule("conversationUUID", "conversation_ID", tenant, identity=True),
-        _rule("channelId", "channel_ID", tenant),
-        _rule("channelName", "channel_name", tenant),
-        _rule("visitorEmail", "chatlio_email", tenant),
-        _rule("visitorName", "visitor_name", tenant),
-        _rule("agentEmail", "agent_email", tenant),
-        _rule("agentName", "agent_name", tenant),
-        _rule("startedAt", "started_at", tenant),
-        _rule("endedAt", "ended_at", tenant),
-        _rule("archiveUrl", "archive_URL", tenant),
-        _rule("textBody", "transcript", tenant),
-        _rule("visitorTraits.current_page", "current_page", tenant),
+        MappingRule.in_tenant("conversationUUID", "conversation_ID", tenant, identity=True),
+        MappingRule.in_tenant("channelId", "channel_ID", tenant),
+        MappingRule.in_tenant("channelName", "channel_name", tenant),
+        MappingRule.in_tenant("visitorEmail", "chatlio_email", tenant),
+        MappingRule.in_tenant("visitorName", "visitor_name", tenant),
+        MappingRule.in_tenant("agentEmail", "agent_email", tenant),
+        MappingRule.in_tenant("agentName", "agent_name", tenant),
+        MappingRule.in_tenant("startedAt", "started_at", tenant),
+        MappingRule.in_tenant("endedAt", "ended_at", tenant),
+        MappingRule.in_tenant("archiveUrl", "archive_URL", tenant),
+        MappingRule.in_tenant("textBody", "transcript", tenant),
+        MappingRule.in_tenant("visitorTraits.current_page", "current_page", tenant),
     ]
 
 
@@ -180,7 +174,10 @@ def sourceflow_mapping_defaults(
     if object == "offline_message":
         # No chat happened: Chatlio documents no channel, conversation or location on it.
         rules = [r for r in rules if r.source_attribute not in _NOT_OFFLINE]
-        rules += [_rule("name", "offline_name", tenant), _rule("email", "offline_email", tenant)]
+        rules += [
+            MappingRule.in_tenant("name", "offline_name", tenant),
+            MappingRule.in_tenant("email", "offline_email", tenant),
+        ]
     return rules
 
 

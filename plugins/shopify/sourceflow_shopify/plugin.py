@@ -136,74 +136,70 @@ def sourceflow_source_params(
     return SourceParams(data_format="json", params=params or None)
 
 
-def _rule(source: str, dest: str, tenant: str, identity: bool = False) -> MappingRule:
-    return MappingRule(
-        source_attribute=source, destination_xdm_path=f"_{tenant}.{dest}", identity=identity
-    )
-
-
 def _order_rules(t: str) -> list[MappingRule]:
     return [
-        _rule("id", "shopify.order.id", t, identity=True),
-        _rule("name", "shopify.order.name", t),
-        _rule("order_number", "shopify.order.number", t),
-        _rule("email", "shopify.order.email", t),
-        _rule("created_at", "shopify.order.createdAt", t),
-        _rule("updated_at", "shopify.order.updatedAt", t),
-        _rule("processed_at", "shopify.order.processedAt", t),
-        _rule("currency", "shopify.order.currency", t),
-        _rule("total_price", "shopify.order.totalPrice", t),
-        _rule("subtotal_price", "shopify.order.subtotalPrice", t),
-        _rule("total_tax", "shopify.order.totalTax", t),
-        _rule("total_discounts", "shopify.order.totalDiscounts", t),
-        _rule("financial_status", "shopify.order.financialStatus", t),
-        _rule("fulfillment_status", "shopify.order.fulfillmentStatus", t),
-        _rule("source_name", "shopify.order.sourceName", t),
-        _rule("tags", "shopify.order.tags", t),
-        _rule("test", "shopify.order.test", t),
-        _rule("line_items[0].sku", "shopify.order.firstItemSku", t),
-        _rule("billing_address.country_code", "shopify.order.billingCountry", t),
-        _rule("shipping_address.city", "shopify.order.shippingCity", t),
-        _rule("customer.id", "shopify.customer.id", t),
-        _rule("customer.email", "shopify.customer.email", t),
-        _rule("customer.first_name", "shopify.customer.firstName", t),
-        _rule("customer.last_name", "shopify.customer.lastName", t),
+        MappingRule.in_tenant("id", "shopify.order.id", t, identity=True),
+        MappingRule.in_tenant("name", "shopify.order.name", t),
+        MappingRule.in_tenant("order_number", "shopify.order.number", t),
+        MappingRule.in_tenant("email", "shopify.order.email", t),
+        MappingRule.in_tenant("created_at", "shopify.order.createdAt", t),
+        MappingRule.in_tenant("updated_at", "shopify.order.updatedAt", t),
+        MappingRule.in_tenant("processed_at", "shopify.order.processedAt", t),
+        MappingRule.in_tenant("currency", "shopify.order.currency", t),
+        MappingRule.in_tenant("total_price", "shopify.order.totalPrice", t),
+        MappingRule.in_tenant("subtotal_price", "shopify.order.subtotalPrice", t),
+        MappingRule.in_tenant("total_tax", "shopify.order.totalTax", t),
+        MappingRule.in_tenant("total_discounts", "shopify.order.totalDiscounts", t),
+        MappingRule.in_tenant("financial_status", "shopify.order.financialStatus", t),
+        MappingRule.in_tenant("fulfillment_status", "shopify.order.fulfillmentStatus", t),
+        MappingRule.in_tenant("source_name", "shopify.order.sourceName", t),
+        MappingRule.in_tenant("tags", "shopify.order.tags", t),
+        MappingRule.in_tenant("test", "shopify.order.test", t),
+        MappingRule.in_tenant("line_items[0].sku", "shopify.order.firstItemSku", t),
+        MappingRule.in_tenant("billing_address.country_code", "shopify.order.billingCountry", t),
+        MappingRule.in_tenant("shipping_address.city", "shopify.order.shippingCity", t),
+        MappingRule.in_tenant("customer.id", "shopify.customer.id", t),
+        MappingRule.in_tenant("customer.email", "shopify.customer.email", t),
+        MappingRule.in_tenant("customer.first_name", "shopify.customer.firstName", t),
+        MappingRule.in_tenant("customer.last_name", "shopify.customer.lastName", t),
     ]
 
 
 def _customer_rules(t: str) -> list[MappingRule]:
     return [
-        _rule("id", "shopify.customer.id", t, identity=True),
-        _rule("email", "shopify.customer.email", t),
-        _rule("first_name", "shopify.customer.firstName", t),
-        _rule("last_name", "shopify.customer.lastName", t),
-        _rule("phone", "shopify.customer.phone", t),
-        _rule("state", "shopify.customer.state", t),
-        _rule("verified_email", "shopify.customer.verifiedEmail", t),
-        _rule("currency", "shopify.customer.currency", t),
-        _rule("tags", "shopify.customer.tags", t),
-        _rule("created_at", "shopify.customer.createdAt", t),
-        _rule("updated_at", "shopify.customer.updatedAt", t),
-        _rule("email_marketing_consent.state", "shopify.customer.emailMarketingConsent", t),
-        _rule("default_address.city", "shopify.customer.city", t),
-        _rule("default_address.country_code", "shopify.customer.countryCode", t),
+        MappingRule.in_tenant("id", "shopify.customer.id", t, identity=True),
+        MappingRule.in_tenant("email", "shopify.customer.email", t),
+        MappingRule.in_tenant("first_name", "shopify.customer.firstName", t),
+        MappingRule.in_tenant("last_name", "shopify.customer.lastName", t),
+        MappingRule.in_tenant("phone", "shopify.customer.phone", t),
+        MappingRule.in_tenant("state", "shopify.customer.state", t),
+        MappingRule.in_tenant("verified_email", "shopify.customer.verifiedEmail", t),
+        MappingRule.in_tenant("currency", "shopify.customer.currency", t),
+        MappingRule.in_tenant("tags", "shopify.customer.tags", t),
+        MappingRule.in_tenant("created_at", "shopify.customer.createdAt", t),
+        MappingRule.in_tenant("updated_at", "shopify.customer.updatedAt", t),
+        MappingRule.in_tenant(
+            "email_marketing_consent.state", "shopify.customer.emailMarketingConsent", t
+        ),
+        MappingRule.in_tenant("default_address.city", "shopify.customer.city", t),
+        MappingRule.in_tenant("default_address.country_code", "shopify.customer.countryCode", t),
     ]
 
 
 def _product_rules(t: str) -> list[MappingRule]:
     return [
-        _rule("id", "shopify.product.id", t, identity=True),
-        _rule("title", "shopify.product.title", t),
-        _rule("handle", "shopify.product.handle", t),
-        _rule("vendor", "shopify.product.vendor", t),
-        _rule("product_type", "shopify.product.productType", t),
-        _rule("status", "shopify.product.status", t),
-        _rule("tags", "shopify.product.tags", t),
-        _rule("created_at", "shopify.product.createdAt", t),
-        _rule("updated_at", "shopify.product.updatedAt", t),
-        _rule("published_at", "shopify.product.publishedAt", t),
-        _rule("variants[0].sku", "shopify.product.firstVariantSku", t),
-        _rule("variants[0].price", "shopify.product.firstVariantPrice", t),
+        MappingRule.in_tenant("id", "shopify.product.id", t, identity=True),
+        MappingRule.in_tenant("title", "shopify.product.title", t),
+        MappingRule.in_tenant("handle", "shopify.product.handle", t),
+        MappingRule.in_tenant("vendor", "shopify.product.vendor", t),
+        MappingRule.in_tenant("product_type", "shopify.product.productType", t),
+        MappingRule.in_tenant("status", "shopify.product.status", t),
+        MappingRule.in_tenant("tags", "shopify.product.tags", t),
+        MappingRule.in_tenant("created_at", "shopify.product.createdAt", t),
+        MappingRule.in_tenant("updated_at", "shopify.product.updatedAt", t),
+        MappingRule.in_tenant("published_at", "shopify.product.publishedAt", t),
+        MappingRule.in_tenant("variants[0].sku", "shopify.product.firstVariantSku", t),
+        MappingRule.in_tenant("variants[0].price", "shopify.product.firstVariantPrice", t),
     ]
 
 

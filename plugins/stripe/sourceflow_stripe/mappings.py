@@ -143,9 +143,6 @@ FIELDS: dict[str, tuple[str, ...]] = {
 def default_rules(resource: str, tenant: str) -> list[MappingRule]:
     """The rules for ``resource``: ``data.{field}`` to ``_{tenant}.{resource}_data.{field}``."""
     return [
-        MappingRule(
-            source_attribute=f"data.{field}",
-            destination_xdm_path=f"_{tenant}.{resource}_data.{field}",
-        )
+        MappingRule.in_tenant(f"data.{field}", f"{resource}_data.{field}", tenant)
         for field in FIELDS[resource]
     ]
