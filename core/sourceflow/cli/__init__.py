@@ -24,6 +24,7 @@ COMMANDS = {
     "send": "sourceflow.cli.send_cmd:send",
     "datasets": "sourceflow.cli.datasets_cmd:datasets",
     "demo": "sourceflow.cli.demo_cmd:demo",
+    "new-plugin": "sourceflow.cli.new_plugin_cmd:new_plugin",
 }
 
 

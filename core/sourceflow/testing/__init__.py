@@ -1,0 +1,167 @@
+"""pytest plugin for plugin authors: fixtures and the conformance suite.
+
+Registered through the ``pytest11`` entry point of the ``sourceflow`` distribution, so the
+fixtures are there in any test session where sourceflow is installed::
+
+    def test_my_source(sourceflow_registry, register_plugin, sourceflow_client):
+        register_plugin(my_plugin_module, "sourceflow-acme")
+        ...
+
+    class TestConformance(sourceflow.testing.PluginConformance):
+        plugin = "sourceflow-acme"
+        samples = {"signup": "payloads/signup.json"}
+
+This module imports nothing but pytest at import time, so it costs an unrelated pytest run
+nothing; the platform, the client and the conformance suite are imported on first use.
+See ``docs/authoring.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from sourceflow.client import FlowServiceClient
+    from sourceflow.platform.core import Platform
+    from sourceflow.plugins import Registry
+    from sourceflow.testing.conformance import PluginConformance
+
+__all__ = [
+    "LocalPlatform",
+    "PluginConformance",
+    "register_plugin",
+    "sourceflow_client",
+    "sourceflow_dataset",
+    "sourceflow_platform",
+    "sourceflow_registry",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The suite imports the lifecycle and the mapping compiler: only when a test module asks.
+    if name == "PluginConformance":
+        from sourceflow.testing.conformance import PluginConformance
+
+        return PluginConformance
+    raise AttributeError(f"module 'sourceflow.testing' has no attribute {name!r}")
+
+
+class LocalPlatform:
+    """The local Flow Service of one test, served on a free loopback port.
+
+    :param url: its base URL (``http://127.0.0.1:PORT``), for clients and inlets.
+    :param app: the ASGI app; ``platform`` is its store, inlet worker and scheduler.
+    """
+
+    def __init__(self, url: str, app: Starlette) -> None:
+        self.url = url
+        self.app = app
+
+    @property
+    def platform(self) -> Platform:
+        """The :class:`~sourceflow.platform.core.Platform` behind the app."""
+        platform: Platform = self.app.state.platform
+        return platform
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until every stored message is ingested and every started run has ended.
+
+        Fails the test when that takes longer than ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        if not self.platform.wait_idle(timeout):
+            pytest.fail(f"the local platform's inlet worker was still busy after {timeout} s")
+        left = max(deadline - time.monotonic(), 0.1)
+        if not self.platform.scheduler.wait_idle(left):
+            pytest.fail(f"a run on the local platform was still going after {timeout} s")
+
+
+@pytest.fixture
+def sourceflow_registry() -> Registry:
+    """An empty plugin registry of this test's own.
+
+    Nothing installed is loaded, so a test sees only what it registers (``register_plugin``,
+    or ``sourceflow_registry.load_entry_points(allow=["sourceflow-acme"])`` for an installed
+    distribution). ``sourceflow_platform`` serves the sources of this same registry.
+    """
+    from sourceflow.plugins import Registry
+
+    return Registry()
+
+
+@pytest.fixture
+def register_plugin(sourceflow_registry: Registry) -> Iterator[Callable[..., str]]:
+    """``register_plugin(obj, name=None)``: register a plugin object for this test only.
+
+    ``obj`` is a module or an object with ``@sourceflow.hookimpl`` methods; ``name`` is the
+    distribution name it stands for (default: the module's or class's name). A plugin the
+    registry refuses (a hook that breaks its spec, a failing ``sourceflow_sources``) fails the
+    test with the registry's reason. Returns the name; the plugin is removed after the test.
+    """
+    registered: list[str] = []
+
+    def register(plugin: object, name: str | None = None) -> str:
+        name = name or str(getattr(plugin, "__name__", type(plugin).__name__))
+        before = len(sourceflow_registry.failures)
+        sourceflow_registry.register(plugin, name)
+        refused = sourceflow_registry.failures[before:]
+        if refused:
+            pytest.fail(f"{name}: the registry refused it: {refused[0].error}", pytrace=False)
+        registered.append(name)
+        return name
+
+    yield register
+    for name in reversed(registered):
+        sourceflow_registry.unregister(name)
+
+
+@pytest.fixture
+def sourceflow_platform(sourceflow_registry: Registry, tmp_path: Path) -> Iterator[LocalPlatform]:
+    """A local Flow Service with a fresh store (under ``tmp_path``), served on loopback.
+
+    It serves the sources of ``sourceflow_registry`` (registering after the fixture started
+    is fine: specs are read on each request). The scheduler does not tick on its own, so runs
+    happen only when a test asks (``client.start_run``, ``platform.scheduler.tick()``); call
+    ``wait_idle()`` before reading what the inlet or a run wrote.
+    """
+    from sourceflow.platform.app import PlatformConfig, create_app
+    from sourceflow.platform.server import background
+
+    config = PlatformConfig(
+        data_dir=tmp_path / "sourceflow-platform", scheduler=False, durability="normal"
+    )
+    app = create_app(config, registry=sourceflow_registry)
+    with background(app) as url:
+        yield LocalPlatform(url, app)
+
+
+@pytest.fixture
+def sourceflow_client(sourceflow_platform: LocalPlatform) -> Iterator[FlowServiceClient]:
+    """A :class:`~sourceflow.client.FlowServiceClient` bound to ``sourceflow_platform``,
+    with the platform's development credentials and the ``prod`` sandbox."""
+    from sourceflow.client import FlowServiceClient
+    from sourceflow.config import Settings
+
+    with FlowServiceClient(Settings(platform_url=sourceflow_platform.url)) as client:
+        yield client
+
+
+@pytest.fixture
+def sourceflow_dataset(sourceflow_client: FlowServiceClient) -> str:
+    """The id of an empty dataset on ``sourceflow_platform``, with an XDM schema reference,
+    for ``connect`` to deliver into; read it back with ``client.dataset_rows(id)``."""
+    from sourceflow.model import Dataset, XdmSchemaRef
+
+    return sourceflow_client.datasets.create(
+        Dataset(
+            name="sourceflow test dataset",
+            schema_ref=XdmSchemaRef(id="https://ns.adobe.com/sourceflow/schemas/test"),
+        )
+    )

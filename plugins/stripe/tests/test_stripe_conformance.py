@@ -1,0 +1,28 @@
+"""The Stripe plugin passes sourceflow's conformance suite, pulling from its own sample server
+(sourceflow_stripe.sample: Stripe's list protocol over the bundled sample objects)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sourceflow.hooktypes import ExploreRequest
+from sourceflow.platform.server import background
+from sourceflow.testing import PluginConformance
+from sourceflow_stripe import reader, sample
+
+
+class TestStripeConformance(PluginConformance):
+    plugin = "sourceflow-stripe"
+    # A run's records are the Stripe objects under "data" (reader.wrap).
+    samples = {path: [reader.wrap(o) for o in sample.objects(path)] for path in reader.RESOURCES}
+    # Stripe explores a resource through sourceParams, not through object.
+    explore_requests = [ExploreRequest(source_params={"resourcePath": "charges"}, preview=True)]
+
+    @pytest.fixture
+    def plugin_credentials(self) -> Iterator[dict[str, Any]]:
+        """A test-mode key for the sample server, which the plugin calls instead of Stripe."""
+        with background(sample.app()) as url:
+            yield {"accessToken": "sk_test_conformance", "apiBase": url}
