@@ -285,12 +285,20 @@ class Lifecycle:
             return id_
 
     def _create(self, resources: Any, body: _Named) -> str:
-        try:
-            return str(resources.create(body).id)
-        except Unavailable:
-            # The answer was lost, maybe not the request: look before creating a second one.
-            found = self._by_name(resources, body.name)
-            return found if found else str(resources.create(body).id)
+        # As many tries as the client's retry policy allows: the answer to the second try can
+        # be lost too, and each lost answer is settled by looking before sending again.
+        tries = max(1, self.client.retry.attempts)
+        for attempt in range(1, tries + 1):
+            try:
+                return str(resources.create(body).id)
+            except Unavailable:
+                # The answer was lost, maybe not the request: look before creating a second one.
+                found = self._by_name(resources, body.name)
+                if found:
+                    return found
+                if attempt == tries:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
     def _exists(resources: Any, id_: str) -> bool:

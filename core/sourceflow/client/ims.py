@@ -136,6 +136,8 @@ class IMSTokenProvider:
                 "client_secret": self.settings.client_secret,
                 "scope": self.settings.scopes,
             },
+            # A client_credentials grant creates nothing: after a lost answer, ask again.
+            repeatable=True,
         )
         answer = wire.from_json(parse_body(response), TokenAnswer)
         # Registered before anything else can print it.

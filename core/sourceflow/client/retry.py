@@ -57,15 +57,22 @@ class RetryPolicy:
     cap: float = field(default=10.0, validator=validators.ge(0))
 
     def retrying(
-        self, *, method: str, before_sleep: Callable[[tenacity.RetryCallState], None] | None = None
+        self,
+        *,
+        method: str,
+        idempotent: bool | None = None,
+        before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
     ) -> tenacity.Retrying:
         """A tenacity controller for one request with ``method``.
+
+        ``idempotent`` overrides what the method implies, for a POST that is safe to repeat
+        (an IMS token request creates nothing).
 
         Attempts return an :class:`httpx.Response` (any status) or raise an
         :class:`httpx.TransportError`. When retrying stops, the last response is returned or
         the last error re-raised, so the caller turns either into one typed exception.
         """
-        idempotent = method.upper() in IDEMPOTENT
+        safe = method.upper() in IDEMPOTENT if idempotent is None else idempotent
         # base·2ⁿ up to cap, plus up to base of jitter so clients refused together spread out.
         # (wait_exponential + wait_random rather than wait_exponential_jitter, whose
         # parameters were renamed between the tenacity versions we accept.)
@@ -81,8 +88,8 @@ class RetryPolicy:
             stop=tenacity.stop_after_attempt(self.attempts)
             | tenacity.stop_before_delay(self.total_seconds),
             wait=wait,
-            retry=tenacity.retry_if_exception(lambda e: retryable_error(e, idempotent))
-            | tenacity.retry_if_result(lambda r: retryable_status(r.status_code, idempotent)),
+            retry=tenacity.retry_if_exception(lambda e: retryable_error(e, safe))
+            | tenacity.retry_if_result(lambda r: retryable_status(r.status_code, safe)),
             before_sleep=before_sleep,
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
             sleep=time.sleep,

@@ -221,8 +221,12 @@ class Transport:
         json: Any = None,
         form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        repeatable: bool = False,
     ) -> httpx.Response:
         """Send a request, retrying as the policy allows; an answer below 400, or an error.
+
+        ``repeatable`` marks a POST that is safe to send again after a lost answer (it creates
+        nothing), so it is retried as an idempotent method is.
 
         :raises PlatformError: a subclass by status; :class:`Unavailable` with ``status`` 0
             when no answer came.
@@ -233,7 +237,9 @@ class Transport:
             started = time.monotonic()
             last: dict[str, Any] = {}
             try:
-                response = self._with_retries(method, url, params, json, form, headers, last)
+                response = self._with_retries(
+                    method, url, params, json, form, headers, last, repeatable
+                )
             except httpx.TransportError as exc:
                 raise error_from_transport(
                     exc, method=method, url=url, request_id=last["request_id"]
@@ -274,6 +280,7 @@ class Transport:
         form: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
         last: dict[str, Any],
+        repeatable: bool = False,
     ) -> httpx.Response:
         def attempt() -> httpx.Response:
             request_id = str(uuid.uuid4())
@@ -311,7 +318,9 @@ class Transport:
             # INFO, not WARNING: a retry is the rule working; what it could not fix is raised.
             self.log.info("retrying request", **event)
 
-        retrying = self.retry.retrying(method=method, before_sleep=before_sleep)
+        retrying = self.retry.retrying(
+            method=method, idempotent=True if repeatable else None, before_sleep=before_sleep
+        )
         response: httpx.Response = retrying(attempt)
         self.log.debug(
             "request",

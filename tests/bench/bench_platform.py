@@ -1,0 +1,440 @@
+"""Benchmark (not a test): the local platform's inlet and the connect lifecycle, in one run.
+
+The server (``uvicorn --factory benchapp:create``: the platform plus a no-op route) runs in a
+process of its own pinned to CPU 0; this script and its load generator run on CPU 1. Measured:
+
+1. the connect lifecycle of an HTTP source: wall time and HTTP calls (a counting transport);
+2. single-message ``POST /collection/{inletId}`` (raw data, ``x-adobe-flow-id``), each answer
+   given only after its commit: requests/s and p50/p99 at saturation, against ``POST
+   /bench/noop`` on the same stack (the ceiling), and p99 at a fixed 2,000 requests/s;
+3. ``POST /collection/batch/{inletId}``: messages/s;
+4. the load generator's own ceiling, against a framework-free responder.
+
+Saturation uses ``wrk`` when it is installed (``apt-get install wrk``), else the asyncio
+generator of :mod:`loadgen` (the run says which). The fixed rate always uses :mod:`loadgen`
+(wrk has no fixed-rate mode). Each durability setting gets its own server and database.
+
+    python tests/bench/bench_platform.py [--durability full,normal] [--seconds 5] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import httpx  # noqa: E402
+import loadgen  # noqa: E402
+from benchlib import CLIENT_CPU, RESULTS, SERVER_CPU, loadavg, machine, pin, table, write  # noqa: E402
+
+from sourceflow import config, model, plugins  # noqa: E402
+from sourceflow.client import FlowServiceClient  # noqa: E402
+from sourceflow.lifecycle import ConnectRequest, Lifecycle  # noqa: E402
+from sourceflow.state import StateFile  # noqa: E402
+
+HOST = "127.0.0.1"
+MESSAGE = {
+    "id": "evt-000001",
+    "type": "page_view",
+    "user": {"email": "ada@example.com", "name": "Ada Lovelace"},
+    "page": "https://shop.example.com/checkout",
+    "ts": "2024-05-02T10:15:02Z",
+    "amount": 4200,
+}
+GOALS = {"inlet_rps": 5000, "share_of_noop": 0.40, "p99_at_2000_ms": 20.0, "batch_mps": 50000}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """The bench app in a uvicorn process pinned to the server CPU."""
+
+    def __init__(self, data_dir: Path, durability: str) -> None:
+        self.port = free_port()
+        env = {**os.environ, "BENCH_DATA_DIR": str(data_dir), "BENCH_DURABILITY": durability}
+        self.proc = subprocess.Popen(
+            [
+                *("taskset", "-c", str(SERVER_CPU))[: 3 if shutil.which("taskset") else 0],
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "benchapp:create",
+                "--app-dir",
+                str(HERE),
+                "--host",
+                HOST,
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=env,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.2):
+                    break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the bench server did not start") from None
+                time.sleep(0.05)
+        self.url = f"http://{HOST}:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class CountingTransport(httpx.BaseTransport):
+    """Counts the HTTP calls a client makes."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.calls: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(f"{request.method} {request.url.path}")
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def connect_lifecycle(url: str, state_dir: Path, runs: int = 5) -> tuple[dict[str, Any], Any]:
+    """Connect the HTTP source ``runs`` times (each a fresh client: token included)."""
+    registry = plugins.load()
+    settings = config.Settings(platform_url=url)
+    with FlowServiceClient(settings) as setup:
+        dataset = setup.datasets.create(
+            model.Dataset(
+                name="bench events",
+                schema_ref=model.XdmSchemaRef(id="https://ns.adobe.com/sourceflow/schemas/bench"),
+            )
+        )
+    walls: list[float] = []
+    calls: list[list[str]] = []
+    done = None
+    for i in range(runs):
+        transport = CountingTransport()
+        started = time.perf_counter()
+        with FlowServiceClient(settings, transport=transport) as client:
+            lifecycle = Lifecycle(client, registry, StateFile(state_dir / f"state-{i}.json"))
+            done = lifecycle.connect(
+                ConnectRequest(source="http", name=f"bench-http-{i}", dataset_id=dataset)
+            )
+        walls.append(time.perf_counter() - started)
+        calls.append(transport.calls)
+    walls_ms = sorted(w * 1000 for w in walls)
+    result = {
+        "runs": runs,
+        "wall_ms_median": walls_ms[len(walls_ms) // 2],
+        "wall_ms_min": walls_ms[0],
+        "wall_ms_max": walls_ms[-1],
+        "http_calls": len(calls[0]),
+        "calls": calls[0],
+    }
+    return result, done
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    return float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
+
+
+def wrk(
+    url: str, body: bytes, headers: dict[str, str], connections: int, seconds: float
+) -> dict[str, Any]:
+    """Saturation with wrk (one thread, ``connections`` keep-alive connections)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write('wrk.method = "POST"\n')
+        lua.write(f"wrk.body = {json.dumps(body.decode())}\n")
+        for k, v in headers.items():
+            lua.write(f'wrk.headers["{k}"] = "{v}"\n')
+        lua.write(
+            "function done(summary, latency, requests)\n"
+            '  io.write(string.format("ERRORS %d %d\\n", summary.errors.status, '
+            "summary.errors.connect + summary.errors.read + summary.errors.write + "
+            "summary.errors.timeout))\n"
+            "end\n"
+        )
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--latency",
+                "-s",
+                lua.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(lua.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errs = re.search(r"ERRORS (\d+) (\d+)", out)
+    errors = int(errs.group(1)) + int(errs.group(2)) if errs else 0
+    return {
+        "requests": total,
+        "errors": errors,
+        "requests_per_s": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+    }
+
+
+def saturate(
+    url: str, path: str, body: bytes, headers: dict[str, str], seconds: float, use_wrk: bool
+) -> dict[str, Any]:
+    connections = 32
+    if use_wrk:
+        return wrk(url + path, body, headers, connections, seconds)
+    request = loadgen.request_bytes(f"{HOST}", path, body, headers)
+    port = int(url.rsplit(":", 1)[1])
+    return loadgen.closed(HOST, port, request, connections=connections, seconds=seconds)
+
+
+def measured(server: Server, run: Any) -> dict[str, Any]:
+    cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+    result: dict[str, Any] = run()
+    result["server_cpu_share"] = round(
+        (server.cpu_seconds() - cpu0) / (time.perf_counter() - t0), 2
+    )
+    return result
+
+
+def generator_ceiling(seconds: float, use_wrk: bool) -> dict[str, Any]:
+    port = free_port()
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(target=_tiny, args=(port,), daemon=True)
+    proc.start()
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection((HOST, port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        body = json.dumps(MESSAGE).encode()
+        headers = {"Content-Type": "application/json"}
+        url = f"http://{HOST}:{port}"
+        result = {
+            "wrk" if use_wrk else "loadgen": saturate(url, "/", body, headers, seconds, use_wrk)
+        }
+        if use_wrk:  # the fixed-rate runs always use loadgen: its ceiling too
+            result["loadgen"] = saturate(url, "/", body, headers, seconds, False)
+        return result
+    finally:
+        proc.terminate()
+        proc.join(5)
+
+
+def _tiny(port: int) -> None:
+    pin(SERVER_CPU)
+    loadgen.tiny_server(port)
+
+
+def one_setting(durability: str, seconds: float, use_wrk: bool, work: Path) -> dict[str, Any]:
+    data_dir = Path(tempfile.mkdtemp(prefix=f"data-{durability}-", dir=work))
+    server = Server(data_dir, durability)
+    try:
+        connect, done = connect_lifecycle(server.url, data_dir)
+        inlet_path = "/collection/" + done.inlet_id
+        body = json.dumps(MESSAGE, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "x-adobe-flow-id": done.flow_id}
+        # a short warm-up: imports, the first statements, the thread pool
+        saturate(server.url, inlet_path, body, headers, 1, use_wrk)
+        noop = measured(
+            server, lambda: saturate(server.url, "/bench/noop", body, headers, seconds, use_wrk)
+        )
+        inlet = measured(
+            server, lambda: saturate(server.url, inlet_path, body, headers, seconds, use_wrk)
+        )
+        request = loadgen.request_bytes(HOST, inlet_path, body, headers)
+        fixed = measured(
+            server,
+            lambda: loadgen.open_rate(HOST, server.port, request, rate=2000, seconds=seconds),
+        )
+        batches = {}
+        for size in (100, 1000):
+            batch = json.dumps({"messages": [MESSAGE] * size}, separators=(",", ":")).encode()
+            res = measured(
+                server,
+                lambda batch=batch: loadgen.closed(  # type: ignore[misc]
+                    HOST,
+                    server.port,
+                    loadgen.request_bytes(
+                        HOST, "/collection/batch/" + done.inlet_id, batch, headers
+                    ),
+                    connections=4,
+                    seconds=seconds,
+                ),
+            )
+            res["messages_per_s"] = res["requests_per_s"] * size
+            batches[str(size)] = res
+        stored = _stored(data_dir)
+    finally:
+        server.stop()
+    return {
+        "durability": durability,
+        "connect": connect,
+        "noop": noop,
+        "inlet": inlet,
+        "inlet_share_of_noop": inlet["requests_per_s"] / noop["requests_per_s"],
+        "fixed_2000": fixed,
+        "batch": batches,
+        "messages_stored": stored,
+    }
+
+
+def _stored(data_dir: Path) -> int:
+    import sqlite3
+
+    db = sqlite3.connect(data_dir / "platform.db")
+    try:
+        return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+    finally:
+        db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--durability", default="full,normal")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--no-wrk", action="store_true", help="use the asyncio generator only")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    pin(CLIENT_CPU)
+    use_wrk = not args.no_wrk and shutil.which("wrk") is not None
+    generator = "wrk -t1 -c32" if use_wrk else "loadgen (asyncio, 32 connections)"
+    if not use_wrk and not args.no_wrk:
+        print("wrk is not installed (apt-get install wrk): saturating with the asyncio generator")
+    result: dict[str, Any] = {"machine": machine(), "generator": generator, "goals": GOALS}
+    print(f"load 1 min: {result['machine']['load_1min_at_start']}; saturation by {generator}")
+    work = RESULTS / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    result["generator_ceiling"] = generator_ceiling(args.seconds, use_wrk)
+    result["settings"] = [
+        one_setting(d.strip(), args.seconds, use_wrk, work) for d in args.durability.split(",")
+    ]
+    result["machine"]["load_1min_at_end"] = loadavg()
+    shutil.rmtree(work, ignore_errors=True)
+    _report(result)
+    write("platform", result, args.out)
+
+
+def _report(result: dict[str, Any]) -> None:
+    rows: list[list[Any]] = []
+    for name, g in result["generator_ceiling"].items():
+        rows.append(
+            [
+                f"generator ceiling ({name})",
+                "-",
+                g["requests_per_s"],
+                g["p50_ms"],
+                g["p99_ms"],
+                "-",
+                "-",
+            ]
+        )
+    for s in result["settings"]:
+        d = s["durability"]
+        rows += [
+            [
+                f"no-op route [{d}]",
+                "sat.",
+                s["noop"]["requests_per_s"],
+                s["noop"]["p50_ms"],
+                s["noop"]["p99_ms"],
+                s["noop"]["server_cpu_share"],
+                s["noop"]["errors"],
+            ],
+            [
+                f"inlet, 1 message [{d}]",
+                "sat.",
+                s["inlet"]["requests_per_s"],
+                s["inlet"]["p50_ms"],
+                s["inlet"]["p99_ms"],
+                s["inlet"]["server_cpu_share"],
+                s["inlet"]["errors"],
+            ],
+            [
+                f"inlet, 1 message [{d}]",
+                "2,000/s",
+                s["fixed_2000"]["requests_per_s"],
+                s["fixed_2000"]["p50_ms"],
+                s["fixed_2000"]["p99_ms"],
+                s["fixed_2000"]["server_cpu_share"],
+                s["fixed_2000"]["errors"],
+            ],
+        ]
+        for size, b in s["batch"].items():
+            rows.append(
+                [
+                    f"batch of {size} [{d}] ({b['messages_per_s']:,.0f} msg/s)",
+                    "sat.",
+                    b["requests_per_s"],
+                    b["p50_ms"],
+                    b["p99_ms"],
+                    b["server_cpu_share"],
+                    b["errors"],
+                ]
+            )
+    table(rows, ["what", "load", "req/s", "p50 ms", "p99 ms", "server CPU", "errors"])
+    print()
+    for s in result["settings"]:
+        c = s["connect"]
+        print(
+            f"[{s['durability']}] inlet = {s['inlet_share_of_noop']:.0%} of the no-op ceiling; "
+            f"connect lifecycle: {c['http_calls']} HTTP calls, median {c['wall_ms_median']:.0f} ms "
+            f"over {c['runs']} runs; {s['messages_stored']:,} messages stored"
+        )
+    print(
+        f"load 1 min: start {result['machine']['load_1min_at_start']}, "
+        f"end {result['machine']['load_1min_at_end']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

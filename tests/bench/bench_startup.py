@@ -1,0 +1,130 @@
+"""Benchmark (not a test): ``sourceflow plugins`` cold start against ``python -c "import pluggy"``.
+
+With hyperfine when it is installed (``apt-get install hyperfine``), else by repeated
+subprocess timing; the median of at least 15 runs each, after 3 warm-up runs. Also lists the
+ten slowest imports of ``sourceflow plugins`` (``python -X importtime``), cumulative.
+
+    python tests/bench/bench_startup.py [--runs 20] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from benchlib import machine, median, table, write  # noqa: E402
+
+GOAL = 2.0
+PLUGINS = [
+    sys.executable,
+    "-c",
+    "import sys; from sourceflow.cli import main; sys.exit(main(['plugins']))",
+]
+SOURCEFLOW = Path(sys.executable).parent / "sourceflow"
+PLUGGY = [sys.executable, "-c", "import pluggy"]
+
+
+def _command() -> list[str]:
+    return [str(SOURCEFLOW), "plugins"] if SOURCEFLOW.exists() else PLUGINS
+
+
+def by_hyperfine(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
+        path = Path(out.name)
+    try:
+        subprocess.run(
+            [
+                "hyperfine",
+                "-N",
+                "--warmup",
+                "3",
+                "--runs",
+                str(runs),
+                "--export-json",
+                str(path),
+                *(shlex.join(c) for c in commands.values()),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        found = json.loads(path.read_text())["results"]
+    finally:
+        path.unlink(missing_ok=True)
+    return {name: r["median"] for name, r in zip(commands, found, strict=True)}
+
+
+def by_subprocess(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for i in range(runs + 3):
+        for name, cmd in commands.items():
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            if i >= 3:
+                times[name].append(time.perf_counter() - t)
+    return {name: median(t) for name, t in times.items()}
+
+
+def slowest_imports(cmd: list[str], n: int = 10) -> list[tuple[str, float]]:
+    err = subprocess.run(
+        [sys.executable, "-X", "importtime", *PLUGINS[1:]],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    found: list[tuple[str, float]] = []
+    for line in err.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = (p.strip() for p in line[len("import time:") :].split("|"))
+        if name.startswith(" "):
+            continue
+        found.append((name.strip(), int(cumulative) / 1000))
+    return sorted(found, key=lambda x: -x[1])[:n]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    runs = max(15, args.runs)
+    commands = {"sourceflow plugins": _command(), "python -c 'import pluggy'": PLUGGY}
+    tool = "hyperfine" if shutil.which("hyperfine") else "subprocess"
+    medians = (by_hyperfine if tool == "hyperfine" else by_subprocess)(commands, runs)
+    ratio = medians["sourceflow plugins"] / medians["python -c 'import pluggy'"]
+    listed = subprocess.run(commands["sourceflow plugins"], capture_output=True, text=True)
+    imports = slowest_imports(commands["sourceflow plugins"])
+    table(
+        [[name, f"{s * 1000:.0f}"] for name, s in medians.items()] + [["ratio", f"{ratio:.2f}x"]],
+        ["command", "median ms"],
+    )
+    print(f"\n({tool}, {runs} runs each; goal <= {GOAL}x)\nslowest imports (cumulative ms):")
+    table([[name, ms] for name, ms in imports], ["module", "ms"])
+    write(
+        "startup",
+        {
+            "machine": machine(),
+            "tool": tool,
+            "runs": runs,
+            "median_s": medians,
+            "ratio": ratio,
+            "goal": GOAL,
+            "plugins_listed": listed.stdout,
+            "slowest_imports_ms": imports,
+        },
+        args.out,
+    )
+
+
+if __name__ == "__main__":
+    main()

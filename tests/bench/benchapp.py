@@ -1,0 +1,41 @@
+"""The bench's own app: the local platform plus a no-op route, served by uvicorn.
+
+``uvicorn --factory benchapp:create`` (from this folder). ``POST /bench/noop`` reads the body
+and answers a fixed JSON object through the same stack as the inlet (uvicorn, Starlette, the
+request-id middleware, a worker-thread hop), but stores nothing: it is the ceiling the inlet is
+compared with. It exists only here, never in the product.
+
+Environment: ``BENCH_DATA_DIR`` (the platform's data folder), ``BENCH_DURABILITY``
+(``full``, the default, or ``normal``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.responses import Response
+
+from sourceflow.platform.app import PlatformConfig, create_app
+from sourceflow.platform.web import Call, answer, route
+
+
+def _noop(call: Call) -> Response:
+    return answer({"inletId": "noop", "xactionId": "0:0:0", "receivedTimeMs": 0})
+
+
+def create() -> Starlette:
+    """The platform app with ``POST /bench/noop`` in front of its routes."""
+    durability = os.environ.get("BENCH_DURABILITY", "full")
+    assert durability in ("full", "normal")
+    config = PlatformConfig(
+        data_dir=Path(os.environ["BENCH_DATA_DIR"]),
+        durability="full" if durability == "full" else "normal",
+        scheduler=False,
+    )
+    app = create_app(config)
+    app.router.routes.insert(
+        0, route("/bench/noop", _noop, ["POST"], guard=None, service="DCS", limit=1 << 20)
+    )
+    return app

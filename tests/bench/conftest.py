@@ -1,0 +1,3 @@
+"""The benchmarks are scripts, not tests: pytest collects nothing in this folder."""
+
+collect_ignore_glob = ["*.py"]
