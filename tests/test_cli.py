@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from shared_reference import reference
 
-SHARED = Path(os.environ.get("SOURCEFLOW_SHARED", Path(__file__).parents[1].parent / "shared"))
-HTTP_SEED = SHARED / "reference" / "seeds" / "002_f4dc8d777ab361d2.txt"
+SEED_FILE = "002_f4dc8d777ab361d2.txt"
 UNAUTHORIZED = {
     "type": "https://ns.adobe.com/adobecloud/problem/data-collection-service-authorization",
     "status": "401",
@@ -292,11 +292,10 @@ def test_malformed_mapping_file_names_the_problem(served, tmp_path):
 
 
 def _curl_blocks() -> list[str]:
-    if not HTTP_SEED.exists():
-        pytest.skip(f"{HTTP_SEED} is absent: the seed's curl lines cannot be replayed")
+    seed = reference("seeds", SEED_FILE, needed_for="the seed's curl lines cannot be replayed")
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed: the seed's curl lines cannot be replayed")
-    text = HTTP_SEED.read_text(encoding="utf-8")
+    text = seed.read_text(encoding="utf-8")
     return [b for b in re.findall(r"```shell\n(.*?)```", text, flags=re.S) if "curl" in b]
 
 

@@ -4,23 +4,20 @@ values that break Adobe's rules are refused with the field and the rule named.""
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
+from shared_reference import reference
 
 from sourceflow import model, wire
 from sourceflow.errors import InvalidBody
 
-SHARED = Path(os.environ.get("SOURCEFLOW_SHARED", Path(__file__).parents[1].parent / "shared"))
-HTTP_SEED = SHARED / "reference" / "seeds" / "002_f4dc8d777ab361d2.txt"
+HTTP_SEED = "002_f4dc8d777ab361d2.txt"
 
 
 def _seed_text() -> str:
-    if not HTTP_SEED.exists():
-        pytest.skip(f"{HTTP_SEED} is absent: the HTTP API seed bodies cannot be checked")
-    return HTTP_SEED.read_text(encoding="utf-8")
+    seed = reference("seeds", HTTP_SEED, needed_for="the HTTP API seed bodies cannot be checked")
+    return seed.read_text(encoding="utf-8")
 
 
 def _request_bodies() -> dict[str, dict]:

@@ -9,12 +9,11 @@ one that no longer happens, so the list stays true.
 
 from __future__ import annotations
 
-import os
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
+from shared_reference import reference
 
 from sourceflow.client import FlowServiceClient
 from sourceflow.model import (
@@ -44,19 +43,9 @@ referencing = pytest.importorskip("referencing")
 referencing_jsonschema = pytest.importorskip("referencing.jsonschema")
 
 
-def _adobe_dir() -> Path:
-    shared = os.environ.get("SOURCEFLOW_SHARED")
-    base = Path(shared) if shared else Path(__file__).resolve().parents[2] / ".." / "shared"
-    return base / "reference" / "adobe"
-
-
 @cache
 def _spec(file: str) -> Any:
-    path = _adobe_dir() / file
-    if not path.is_file():
-        pytest.skip(
-            "../shared/reference/adobe is absent: Adobe's OpenAPI contract cannot be checked"
-        )
+    path = reference("adobe", file, needed_for="Adobe's OpenAPI contract cannot be checked")
     # The C loader when there is one: flow-service.yaml is a quarter of a megabyte.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)

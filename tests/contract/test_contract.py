@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import ssl
 import time
@@ -27,6 +26,7 @@ import yaml
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
+from shared_reference import reference
 from starlette.routing import Route
 
 import sourceflow
@@ -50,12 +50,7 @@ from sourceflow.platform.server import background
 from sourceflow.plugins import load
 
 REPO = Path(__file__).resolve().parents[2]
-ADOBE = Path(os.environ.get("SOURCEFLOW_SHARED") or REPO.parent / "shared") / "reference" / "adobe"
-if not ADOBE.is_dir():
-    pytest.skip(
-        "../shared/reference/adobe is absent: Adobe's OpenAPI contract cannot be checked",
-        allow_module_level=True,
-    )
+ADOBE = reference("adobe", needed_for="Adobe's OpenAPI contract cannot be checked", module=True)
 
 # Our path prefix → the spec describing what is under it (its paths are relative to the prefix).
 SERVICES = {

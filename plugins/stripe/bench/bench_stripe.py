@@ -24,6 +24,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+# fakestripe finds ../shared through the locator of the repository tests.
+sys.path.insert(0, str(HERE.parents[2] / "tests"))
 
 import httpx  # noqa: E402
 from fakestripe import FIXTURES, FakeStripe  # noqa: E402

@@ -19,7 +19,6 @@ import asyncio
 import copy
 import functools
 import json
-import os
 import threading
 import time
 from collections import deque
@@ -27,14 +26,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-import pytest
+from shared_reference import SHARED, reference
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-SHARED = Path(os.environ.get("SOURCEFLOW_SHARED") or Path(__file__).parents[3].parent / "shared")
 FIXTURES = SHARED / "reference" / "stripe" / "fixtures3.json"
+
 KEY = "sk_test_fake_key_0001"
 OBJECT_OF = {
     "charges": "charge",
@@ -56,14 +55,14 @@ PREFIX = {
 
 def fixtures() -> dict[str, Any]:
     """Stripe's published sample objects, or a skip when ../shared is absent."""
-    if not FIXTURES.is_file():
-        pytest.skip(f"{FIXTURES} is absent: Stripe's sample objects are needed for this test")
-    return _fixtures()
+    return _fixtures(
+        reference("stripe", "fixtures3.json", needed_for="Stripe's sample objects are needed")
+    )
 
 
 @functools.cache
-def _fixtures() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(FIXTURES.read_text())["resources"]
+def _fixtures(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())["resources"]
     return data
 
 
