@@ -1,7 +1,7 @@
 """Benchmark (not a test): the local platform's inlet and the connect lifecycle, in one run.
 
-The server (``uvicorn --factory benchapp:create``: the platform plus a no-op route) runs in a
-process of its own pinned to CPU 0; this script and its load generator run on CPU 1. Measured:
+The server (:mod:`benchapp`: the platform plus a no-op route, on the product's uvicorn
+settings) runs in a process of its own pinned to CPU 0; this script and its load generator run on CPU 1. Measured:
 
 1. the connect lifecycle of an HTTP source: wall time and HTTP calls (a counting transport);
 2. single-message ``POST /collection/{inletId}`` (raw data, ``x-adobe-flow-id``), each answer
@@ -73,19 +73,8 @@ class Server:
             [
                 *("taskset", "-c", str(SERVER_CPU))[: 3 if shutil.which("taskset") else 0],
                 sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "benchapp:create",
-                "--app-dir",
-                str(HERE),
-                "--host",
-                HOST,
-                "--port",
+                str(HERE / "benchapp.py"),
                 str(self.port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
             ],
             env=env,
         )

@@ -1,8 +1,9 @@
-"""The bench's own app: the local platform plus a no-op route, served by uvicorn.
+"""The bench's own app: the local platform plus a no-op route, served as the product serves it.
 
-``uvicorn --factory benchapp:create`` (from this folder). ``POST /bench/noop`` reads the body
+``python benchapp.py PORT`` serves it with :func:`sourceflow.platform.server.serve`, the
+server settings of ``sourceflow platform serve``. ``POST /bench/noop`` reads the body
 and answers a fixed JSON object through the same stack as the inlet (uvicorn, Starlette, the
-request-id middleware, a worker-thread hop), but stores nothing: it is the ceiling the inlet is
+request-id middleware, a coroutine handler on the event loop), but stores nothing: it is the ceiling the inlet is
 compared with. It exists only here, never in the product.
 
 Environment: ``BENCH_DATA_DIR`` (the platform's data folder), ``BENCH_DURABILITY``
@@ -12,16 +13,18 @@ Environment: ``BENCH_DATA_DIR`` (the platform's data folder), ``BENCH_DURABILITY
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.responses import Response
 
 from sourceflow.platform.app import PlatformConfig, create_app
+from sourceflow.platform.server import serve
 from sourceflow.platform.web import Call, answer, route
 
 
-def _noop(call: Call) -> Response:
+async def _noop(call: Call) -> Response:
     return answer({"inletId": "noop", "xactionId": "0:0:0", "receivedTimeMs": 0})
 
 
@@ -39,3 +42,7 @@ def create() -> Starlette:
         0, route("/bench/noop", _noop, ["POST"], guard=None, service="DCS", limit=1 << 20)
     )
     return app
+
+
+if __name__ == "__main__":
+    serve(create(), port=int(sys.argv[1]))

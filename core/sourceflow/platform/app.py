@@ -56,11 +56,12 @@ def create_app(
         return answer(platform.tokens.issue(call.body, dict(call.query.items())))
 
     routes: list[Route] = [
+        # First: Starlette tries routes in order, and the inlet is the hot path.
+        *Inlet(platform).routes(),
         route(IMS_TOKEN_PATH, ims_token, ["POST"], guard=None, service="IMS", limit=IMS_BODY_LIMIT),
         *FlowService(platform).routes(),
         *DataPrep(platform).routes(),
         *Catalog(platform).routes(),
-        *Inlet(platform).routes(),
         *Runs(platform).routes(),
     ]
 

@@ -16,6 +16,7 @@ from attrs import define, field
 from sourceflow import config as settings
 from sourceflow.platform.auth import Principal, Tokens
 from sourceflow.platform.checks import Checks
+from sourceflow.platform.commits import GroupCommit
 from sourceflow.platform.directory import Directory
 from sourceflow.platform.ingest import IngestWorker
 from sourceflow.platform.scheduler import Scheduler
@@ -84,6 +85,7 @@ class Platform:
         self._directory: Directory | None = None
         self._checks: Checks | None = None
         self._ingest: IngestWorker | None = None
+        self._commits: GroupCommit | None = None
         self._scheduler: Scheduler | None = None
 
     def _open(self) -> Store:
@@ -99,6 +101,7 @@ class Platform:
             self._directory = Directory(store, self.specs, self.config.inlet_base_url)
             self._checks = Checks(store, self.specs, self.registry)
             self._ingest = IngestWorker(store, self._directory)
+            self._commits = GroupCommit(store, on_commit=self._ingest.wake)
             self._scheduler = Scheduler(self)
             self._store = store
         return self._store
@@ -137,6 +140,13 @@ class Platform:
         return self._ingest
 
     @property
+    def commits(self) -> GroupCommit:
+        """Commits the inlet's writes, several requests to a transaction."""
+        self._open()
+        assert self._commits is not None
+        return self._commits
+
+    @property
     def scheduler(self) -> Scheduler:
         """Starts and executes the runs of scheduled flows."""
         self._open()
@@ -148,9 +158,11 @@ class Platform:
         return self.tokens.gateway(headers)
 
     def start(self) -> None:
-        """Open the store, start the ingest worker (unless ``config.ingest`` is False) and the
-        scheduler (which first takes up the runs an earlier process left open)."""
+        """Open the store; start the commit thread, the ingest worker (unless
+        ``config.ingest`` is False) and the scheduler (which first takes up the runs an earlier
+        process left open)."""
         self._open()
+        self.commits.start()
         if self.config.ingest:
             self.ingest.start()
         self.scheduler.start(ticking=self.config.scheduler)
@@ -160,6 +172,7 @@ class Platform:
         if self._store is None:
             return
         self.scheduler.stop()
+        self.commits.stop()
         self.ingest.stop()
         self._store.close()
         self._store = None

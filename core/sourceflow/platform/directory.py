@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from attrs import frozen
 
@@ -36,6 +36,8 @@ class InletInfo:
     flows: tuple[str, ...]
     source: Source | None
     configs: dict[str, JSON]
+    verified: bool = False
+    """Whether the source's plugin implements ``sourceflow_verify_delivery``."""
 
 
 @frozen
@@ -117,6 +119,13 @@ class Directory:
                 self._inlets[inlet_id] = self._read_inlet(inlet_id)
             return self._inlets[inlet_id]
 
+    def cached_inlet(self, inlet_id: str) -> InletInfo | Literal[False] | None:
+        """:meth:`inlet` when its answer is cached, else False; never reads the store or
+        waits for a lock, so the event loop may ask."""
+        if self._generation != self.store.generation:
+            return False
+        return self._inlets.get(inlet_id, False)
+
     def plan(self, flow_id: str) -> FlowPlan | None:
         """Where a flow's records go, or None when the flow no longer exists."""
         with self._lock:
@@ -152,6 +161,7 @@ class Directory:
             first = self._first_source_connection(owner, scope)
             spec_id = first["connectionSpec"]["id"] if first else ""
             required = (owner.get("options") or {}).get("authenticationRequired")
+        source = self.specs.source(spec_id)
         return InletInfo(
             inlet_id=inlet_id,
             scope=scope,
@@ -159,8 +169,10 @@ class Directory:
             owner_id=row["owner_id"],
             authentication_required=required is True,
             flows=tuple(f["id"] for f in flows),
-            source=self.specs.source(spec_id),
+            source=source,
             configs={f["id"]: self._config(f, scope) for f in flows},
+            verified=source is not None
+            and self.specs.registry.implements("sourceflow_verify_delivery", source),
         )
 
     def _first_source_connection(self, flow: dict[str, Any], scope: Scope) -> JSON | None:

@@ -13,11 +13,10 @@ earlier run left pending.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from attrs import frozen
@@ -26,6 +25,7 @@ from sourceflow import redact, wire
 from sourceflow.errors import SourceflowError
 from sourceflow.log import get_logger
 from sourceflow.model import MappingSet
+from sourceflow.platform import jsonbytes
 from sourceflow.platform.directory import Directory, FlowPlan
 from sourceflow.platform.store import Store
 
@@ -47,6 +47,58 @@ def _failed(code: str, message: str) -> Outcome:
     return Outcome(code=code, message=redact.scrub(message))
 
 
+@frozen
+class Written:
+    """One message or record to record an :class:`Outcome` for."""
+
+    flow_id: str
+    xaction_id: str
+    received_ms: int
+    outcome: Outcome
+    body: bytes
+
+
+def write_outcomes(db: sqlite3.Connection, items: Sequence[Written]) -> list[bool]:
+    """Write a row for each outcome with one, else a failure keeping the original body, inside
+    a transaction; for each item, True when a row was written."""
+    rows: list[tuple[str, str, str, int, str]] = []
+    failures: list[tuple[str, str, int, str, str, bytes]] = []
+    written: list[bool] = []
+    for item in items:
+        outcome = item.outcome
+        if outcome.row is not None and outcome.dataset_id is not None:
+            record = jsonbytes.dumps(outcome.row).decode()
+            rows.append(
+                (outcome.dataset_id, item.flow_id, item.xaction_id, item.received_ms, record)
+            )
+            written.append(True)
+        else:
+            failures.append(
+                (
+                    item.flow_id,
+                    item.xaction_id,
+                    item.received_ms,
+                    outcome.code or "INGEST-500",
+                    outcome.message or "the message could not be ingested",
+                    item.body,
+                )
+            )
+            written.append(False)
+    if rows:
+        db.executemany(
+            "INSERT INTO rows (dataset_id, flow_id, xaction_id, received_ms, record) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+    if failures:
+        db.executemany(
+            "INSERT INTO failures (flow_id, xaction_id, received_ms, code, message, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            failures,
+        )
+    return written
+
+
 def write_outcome(
     db: sqlite3.Connection,
     *,
@@ -56,34 +108,8 @@ def write_outcome(
     outcome: Outcome,
     body: bytes,
 ) -> bool:
-    """Write a row, or a failure keeping the original ``body``, inside a transaction; True
-    when a row was written."""
-    if outcome.row is not None and outcome.dataset_id is not None:
-        db.execute(
-            "INSERT INTO rows (dataset_id, flow_id, xaction_id, received_ms, record) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (
-                outcome.dataset_id,
-                flow_id,
-                xaction_id,
-                received_ms,
-                json.dumps(outcome.row, ensure_ascii=False),
-            ),
-        )
-        return True
-    db.execute(
-        "INSERT INTO failures (flow_id, xaction_id, received_ms, code, message, body) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            flow_id,
-            xaction_id,
-            received_ms,
-            outcome.code or "INGEST-500",
-            outcome.message or "the message could not be ingested",
-            body,
-        ),
-    )
-    return False
+    """:func:`write_outcomes` for one item."""
+    return write_outcomes(db, [Written(flow_id, xaction_id, received_ms, outcome, body)])[0]
 
 
 def unwrap(message: Any) -> Any:
@@ -170,32 +196,26 @@ class IngestWorker:
         if not pending:
             return 0
         # Mapping runs outside the store's lock; only the writes take it.
-        outcomes = [self._outcome(m) for m in pending]
+        items = [
+            Written(m["flow_id"], m["xaction_id"], m["received_ms"], self._outcome(m), m["body"])
+            for m in pending
+        ]
         with self.store.transaction() as db:
-            for message, outcome in zip(pending, outcomes, strict=True):
-                self._record(db, message, outcome)
+            written = write_outcomes(db, items)
+            states = [
+                ("done" if w else "failed", m["seq"]) for m, w in zip(pending, written, strict=True)
+            ]
+            db.executemany("UPDATE messages SET state = ? WHERE seq = ?", states)
         with self._progress:
             self._progress.notify_all()
         return len(pending)
-
-    def _record(self, db: sqlite3.Connection, message: sqlite3.Row, outcome: Outcome) -> None:
-        written = write_outcome(
-            db,
-            flow_id=message["flow_id"],
-            xaction_id=message["xaction_id"],
-            received_ms=message["received_ms"],
-            outcome=outcome,
-            body=message["body"],
-        )
-        state = "done" if written else "failed"
-        db.execute("UPDATE messages SET state = ? WHERE seq = ?", (state, message["seq"]))
 
     def _outcome(self, message: sqlite3.Row) -> Outcome:
         plan = self.directory.plan(message["flow_id"])
         if plan is None:
             return _failed("INGEST-404", f"flow {message['flow_id']} no longer exists")
         try:
-            record = json.loads(message["body"])
+            record = jsonbytes.loads(message["body"])
         except ValueError as exc:
             return _failed("INGEST-400", f"the message is not JSON: {exc}")
         return self.transform(plan, record)

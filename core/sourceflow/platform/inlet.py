@@ -1,29 +1,32 @@
 """The streaming inlet: ``POST /collection/{inletId}`` and ``POST /collection/batch/{inletId}``.
 
 A message is **committed to SQLite before it is acknowledged**; mapping it into a dataset row
-happens later, in the ingest worker. No Platform headers are needed; an authenticated inlet
-(``authenticationRequired: true``) wants an IMS bearer token and answers the exact 401 body of
-Adobe's docs without one. A plugin implementing ``sourceflow_verify_delivery`` judges each
-delivery first: unauthentic ones are refused with 401, and a delivery id seen before for the
-flow is answered with the original receipt and not stored again.
+happens later, in the ingest worker. The handlers run on the event loop: the commit is awaited,
+and shared with the messages of concurrent requests (:mod:`~.commits`).
+
+No Platform headers are needed; an authenticated inlet (``authenticationRequired: true``)
+wants an IMS bearer token and answers the exact 401 body of Adobe's docs without one. A plugin
+implementing ``sourceflow_verify_delivery`` judges each delivery first: unauthentic ones are
+refused with 401, and a delivery id seen before for the flow is answered with the original
+receipt and not stored again.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import secrets
 import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from starlette.responses import Response
 from starlette.routing import Route
 
 from sourceflow import redact, wire
 from sourceflow.hooktypes import Delivery, Verdict
 from sourceflow.model import BatchItemResult, BatchReceipt, Receipt
-from sourceflow.platform import problems
+from sourceflow.platform import jsonbytes, problems
 from sourceflow.platform.directory import InletInfo
 from sourceflow.platform.problems import Refused, problem
 from sourceflow.platform.web import Call, answer, parse_json, route
@@ -73,9 +76,9 @@ class Inlet:
 
     # --- handlers -----------------------------------------------------------------------------
 
-    def collect(self, call: Call) -> Response:
+    async def collect(self, call: Call) -> Response:
         """One message: 200 ``{inletId, xactionId, receivedTimeMs}`` once it is committed."""
-        inlet = self._inlet(call)
+        inlet = await self._inlet(call)
         message = parse_json(call.body, service=SERVICE, what="the message")
         if not isinstance(message, dict):
             raise problem(
@@ -83,25 +86,26 @@ class Inlet:
             )
         flow_id = self._flow(inlet, self._requested_flow(call), message)
         delivery_id = self._verify(inlet, flow_id, call)
-        received = int(time.time() * 1000)
-        with self.p.store.transaction() as db:
+        now = int(time.time() * 1000)
+
+        def store(db: sqlite3.Connection) -> tuple[str, int]:
             earlier = self._earlier(db, flow_id, delivery_id)
-            if earlier is None:
-                xaction = _xaction(received)
-                self._insert(db, inlet, flow_id, xaction, received, delivery_id, call.body)
-            else:
-                xaction, received = earlier  # a repeated delivery: its first receipt
-        if earlier is None:
-            self.p.ingest.wake()
+            if earlier is not None:
+                return earlier  # a repeated delivery: its first receipt
+            xaction = _xaction(now)
+            self._insert(db, inlet, flow_id, xaction, now, delivery_id, call.body)
+            return xaction, now
+
+        xaction, received = await self.p.commits.write(store)
         receipt = Receipt(inlet_id=inlet.inlet_id, xaction_id=xaction, received_time_ms=received)
         return answer(wire.to_json(receipt))
 
-    def collect_batch(self, call: Call) -> Response:
+    async def collect_batch(self, call: Call) -> Response:
         """``{"messages": [...]}``: 207 with one result per message, in order.
 
         Every good message of the batch is committed in one transaction before the answer.
         """
-        inlet = self._inlet(call)
+        inlet = await self._inlet(call)
         batch = parse_json(call.body, service=SERVICE, what="the batch")
         messages = batch.get("messages") if isinstance(batch, dict) else None
         if not isinstance(messages, list):
@@ -113,7 +117,7 @@ class Inlet:
         received = int(time.time() * 1000)
         batch_id = _xaction(received)
         results: list[BatchItemResult] = []
-        good: list[tuple[str, str, bytes]] = []
+        good: list[tuple[str, str, str, int, bytes]] = []
         for i, message in enumerate(messages):
             if not isinstance(message, dict):
                 results.append(
@@ -131,14 +135,18 @@ class Inlet:
                 )
                 continue
             xaction = f"{batch_id}:{i}"
-            raw = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
-            good.append((flow_id, xaction, raw))
+            good.append((xaction, inlet.inlet_id, flow_id, received, jsonbytes.dumps(message)))
             results.append(BatchItemResult(xaction_id=xaction))
         if good:
-            with self.p.store.transaction() as db:
-                for flow_id, xaction, raw in good:
-                    self._insert(db, inlet, flow_id, xaction, received, None, raw)
-            self.p.ingest.wake()
+
+            def store(db: sqlite3.Connection) -> None:
+                db.executemany(
+                    "INSERT INTO messages (xaction_id, inlet_id, flow_id, received_ms, body) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    good,
+                )
+
+            await self.p.commits.write(store)
         receipt = BatchReceipt(
             inlet_id=inlet.inlet_id, batch_id=batch_id, received_time_ms=received, responses=results
         )
@@ -146,12 +154,17 @@ class Inlet:
 
     # --- steps --------------------------------------------------------------------------------
 
-    def _inlet(self, call: Call) -> InletInfo:
-        inlet = self.p.directory.inlet(call.params["inlet_id"])
+    async def _inlet(self, call: Call) -> InletInfo:
+        inlet_id = call.params["inlet_id"]
+        inlet = self.p.directory.cached_inlet(inlet_id)
+        if inlet is False:  # reading it takes the store's lock: not on the event loop
+            inlet = await anyio.to_thread.run_sync(self.p.directory.inlet, inlet_id)
         if inlet is None:
-            raise problem(404, f"no inlet {call.params['inlet_id']!r}", service=SERVICE)
+            raise problem(404, f"no inlet {inlet_id!r}", service=SERVICE)
         if inlet.authentication_required:
-            reason = self.p.tokens.inlet_check(call.headers, inlet.scope.org)
+            reason = await anyio.to_thread.run_sync(
+                self.p.tokens.inlet_check, call.headers, inlet.scope.org
+            )
             if reason is not None:
                 raise problems.inlet_unauthorized(call.request_id, reason)
         return inlet
@@ -194,7 +207,7 @@ class Inlet:
     def _verify(self, inlet: InletInfo, flow_id: str | None, call: Call) -> str | None:
         source = inlet.source
         registry = self.p.registry
-        if source is None or not registry.implements("sourceflow_verify_delivery", source):
+        if source is None or not inlet.verified:
             return None
         delivery = Delivery(
             inlet_id=inlet.inlet_id,

@@ -14,6 +14,9 @@ import uvicorn
 
 
 def _config(app: Any, host: str, port: int, **options: Any) -> uvicorn.Config:
+    # No proxy-header rewriting: the local platform is reached directly (a proxy in front
+    # sets PlatformConfig.inlet_base_url instead), and it costs every request.
+    options.setdefault("proxy_headers", False)
     return uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="on", **options
     )

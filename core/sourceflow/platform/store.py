@@ -61,10 +61,12 @@ CREATE TABLE IF NOT EXISTS messages (
     received_ms INTEGER NOT NULL,
     delivery_id TEXT,
     body BLOB NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
-    UNIQUE (flow_id, delivery_id)
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed'))
 );
 CREATE INDEX IF NOT EXISTS messages_pending ON messages (seq) WHERE state = 'pending';
+-- Partial: most messages have no delivery id, and indexing their NULLs would cost every insert.
+CREATE UNIQUE INDEX IF NOT EXISTS messages_delivery ON messages (flow_id, delivery_id)
+    WHERE delivery_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS rows (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     dataset_id TEXT NOT NULL,

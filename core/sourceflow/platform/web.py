@@ -1,28 +1,33 @@
 """How an HTTP request becomes a call to a plain function, and its answer a response.
 
-Handlers are synchronous functions of a :class:`Call`: they run in a worker thread (SQLite
-calls and commits never block the event loop), raise :class:`~.problems.Refused` for any
-error answer, and return a Starlette response. The ASGI side does only what needs the event
-loop: reading the body, with a size limit, without buffering more than the limit.
+Handlers are functions of a :class:`Call` that raise :class:`~.problems.Refused` for any
+error answer and return a Starlette response. A plain function runs in a worker thread (SQLite
+calls and commits never block the event loop). A coroutine function runs on the event loop
+itself and must not block: the inlet is one, because the worker-thread hop would cost more than
+its whole work, and its one wait, the commit, is awaited (:mod:`~.commits`). The ASGI side
+reads the body with a size limit, without buffering more than the limit.
 """
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import json
-import uuid
-from collections.abc import Callable
+import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio.to_thread
 from attrs import define
-from starlette.datastructures import Headers, MutableHeaders, QueryParams
+from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sourceflow.log import get_logger
+from sourceflow.platform import jsonbytes
 from sourceflow.platform.auth import Principal
 from sourceflow.platform.problems import Refused, problem
 from sourceflow.platform.store import Scope as ResourceScope
@@ -34,15 +39,39 @@ API_BODY_LIMIT = 10 * 1024 * 1024
 class Call:
     """One request, read and checked: what a handler needs and nothing async."""
 
-    method: str
-    path: str
+    request: Request
     params: dict[str, str]
-    query: QueryParams
-    headers: Headers
     body: bytes
-    base_url: str
     request_id: str
     principal: Principal | None = None
+
+    # Starlette parses the headers, the query and the URL on first use: the inlet reads
+    # only the headers, so the others cost nothing there.
+    @property
+    def method(self) -> str:
+        """The HTTP method."""
+        return self.request.method
+
+    @property
+    def path(self) -> str:
+        """The path, without a trailing slash."""
+        path: str = self.request.scope["path"]
+        return path
+
+    @property
+    def headers(self) -> Headers:
+        """The request headers."""
+        return self.request.headers
+
+    @property
+    def query(self) -> QueryParams:
+        """The query parameters."""
+        return self.request.query_params
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host[:port]`` as the caller reached this server."""
+        return str(self.request.base_url).rstrip("/")
 
     @property
     def scope(self) -> ResourceScope:
@@ -71,7 +100,7 @@ def parse_json(body: bytes, *, service: str = "FLOW", what: str = "the body") ->
     if not body.strip():
         raise problem(400, f"{what} is empty; send a JSON document", service=service)
     try:
-        return json.loads(body)
+        return jsonbytes.loads(body)
     except UnicodeDecodeError as exc:
         raise problem(400, f"{what} is not UTF-8: {exc.reason}", service=service) from None
     except json.JSONDecodeError as exc:
@@ -81,11 +110,15 @@ def parse_json(body: bytes, *, service: str = "FLOW", what: str = "the body") ->
             f"(char {exc.pos})",
             service=service,
         ) from None
+    except ValueError as exc:  # NaN or Infinity
+        raise problem(400, f"{what} is not valid JSON: {exc}", service=service) from None
 
 
 def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON answer."""
-    return JSONResponse(body, status_code=status, headers=headers)
+    return Response(
+        jsonbytes.dumps(body), status_code=status, headers=headers, media_type="application/json"
+    )
 
 
 def no_content() -> Response:
@@ -95,53 +128,61 @@ def no_content() -> Response:
 
 async def read_body(request: Request, limit: int, service: str) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
-    too_large = problem(
-        413,
-        f"the body exceeds the limit of {limit:,} bytes",
-        service=service,
-    )
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise too_large
+        raise _too_large(limit, service)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise _too_large(limit, service)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
+def _too_large(limit: int, service: str) -> Refused:
+    return problem(413, f"the body exceeds the limit of {limit:,} bytes", service=service)
+
+
 Handler = Callable[[Call], Response]
+LoopHandler = Callable[[Call], Awaitable[Response]]
 Guard = Callable[[Headers], Principal]
 
 
 def route(
     path: str,
-    handler: Handler,
+    handler: Handler | LoopHandler,
     methods: list[str],
     *,
     guard: Guard | None,
     service: str = "FLOW",
     limit: int = API_BODY_LIMIT,
 ) -> Route:
-    """A Starlette route running ``handler`` in a thread after the ``guard`` (gateway) check."""
+    """A Starlette route running ``handler`` after the ``guard`` (gateway) check: in a worker
+    thread, or on the event loop when it is a coroutine function (which takes no guard: the
+    gateway check reads the store)."""
+    on_loop = inspect.iscoroutinefunction(handler)
+    if on_loop and guard is not None:
+        raise ValueError(f"{handler.__name__}: a coroutine handler cannot take a guard")
 
     async def endpoint(request: Request) -> Response:
         request_id = request_id_of(request.scope)
         try:
             body = await read_body(request, limit, service) if request.method != "GET" else b""
             call = Call(
-                method=request.method,
-                path=request.url.path,
+                request=request,
                 params={k: str(v) for k, v in request.path_params.items()},
-                query=request.query_params,
-                headers=request.headers,
                 body=body,
-                base_url=str(request.base_url).rstrip("/"),
                 request_id=request_id,
             )
+            if on_loop:
+                try:
+                    return await handler(call)  # type: ignore[misc]
+                except Refused as refused:
+                    return refused.response()
+                except Exception as exc:
+                    return _failed(handler, call, exc)
             return await anyio.to_thread.run_sync(_run, handler, guard, call)
         except Refused as refused:
             return refused.response()
@@ -157,17 +198,35 @@ def _run(handler: Handler, guard: Guard | None, call: Call) -> Response:
     except Refused as refused:
         return refused.response()
     except Exception as exc:
-        get_logger("sourceflow.platform").error(
-            "handler failed",
-            handler=handler.__name__,
-            request_id=call.request_id,
-            error=f"{type(exc).__name__}: {exc}",
-        )
-        return problem(
-            500,
-            f"the local platform failed on this request ({type(exc).__name__}); "
-            f"quote request id {call.request_id} when reporting it",
-        ).response()
+        return _failed(handler, call, exc)
+
+
+def _failed(handler: Handler | LoopHandler, call: Call, exc: Exception) -> Response:
+    get_logger("sourceflow.platform").error(
+        "handler failed",
+        handler=handler.__name__,
+        request_id=call.request_id,
+        error=f"{type(exc).__name__}: {exc}",
+    )
+    return problem(
+        500,
+        f"the local platform failed on this request ({type(exc).__name__}); "
+        f"quote request id {call.request_id} when reporting it",
+    ).response()
+
+
+_ID_PREFIX = secrets.token_hex(10)
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """A fresh request id shaped like a UUID: a random prefix per process and a counter.
+
+    Unique without asking the kernel for 16 random bytes per request (``uuid4`` did that,
+    and it was the largest single cost of a no-op request).
+    """
+    p, n = _ID_PREFIX, next(_ID_COUNTER) % (1 << 48)
+    return f"{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-{n:012x}"
 
 
 def request_id_of(scope: Scope) -> str:
@@ -190,16 +249,19 @@ class RequestIds:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = Headers(scope=scope).get("x-request-id", "")
-        rid = given if given and len(given) <= 128 and given.isprintable() else str(uuid.uuid4())
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        rid = given.decode("latin-1") if given and len(given) <= 128 else ""
+        if not rid.isprintable() or not rid:
+            rid = new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
         path: str = scope["path"]
         if len(path) > 1 and path.endswith("/"):
             scope = {**scope, "path": path.rstrip("/") or "/"}
+        header = (b"x-request-id", rid.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["x-request-id"] = rid
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         await self.app(scope, receive, send_with_id)
