@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import threading
-from typing import Any, Literal
+from typing import Any
 
 from attrs import frozen
 
@@ -119,12 +119,12 @@ class Directory:
                 self._inlets[inlet_id] = self._read_inlet(inlet_id)
             return self._inlets[inlet_id]
 
-    def cached_inlet(self, inlet_id: str) -> InletInfo | Literal[False] | None:
-        """:meth:`inlet` when its answer is cached, else False; never reads the store or
-        waits for a lock, so the event loop may ask."""
-        if self._generation != self.store.generation:
-            return False
-        return self._inlets.get(inlet_id, False)
+    def cached_inlet(self, inlet_id: str) -> tuple[bool, InletInfo | None]:
+        """``(True, inlet(inlet_id))`` when that answer is cached, else ``(False, None)``;
+        never reads the store or waits for a lock, so the event loop may ask."""
+        if self._generation != self.store.generation or inlet_id not in self._inlets:
+            return False, None
+        return True, self._inlets.get(inlet_id)
 
     def plan(self, flow_id: str) -> FlowPlan | None:
         """Where a flow's records go, or None when the flow no longer exists."""

@@ -156,8 +156,8 @@ class Inlet:
 
     async def _inlet(self, call: Call) -> InletInfo:
         inlet_id = call.params["inlet_id"]
-        inlet = self.p.directory.cached_inlet(inlet_id)
-        if inlet is False:  # reading it takes the store's lock: not on the event loop
+        known, inlet = self.p.directory.cached_inlet(inlet_id)
+        if not known:  # reading it takes the store's lock: not on the event loop
             inlet = await anyio.to_thread.run_sync(self.p.directory.inlet, inlet_id)
         if inlet is None:
             raise problem(404, f"no inlet {inlet_id!r}", service=SERVICE)

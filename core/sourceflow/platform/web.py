@@ -15,7 +15,7 @@ import itertools
 import json
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import anyio.to_thread
 from attrs import define
@@ -183,7 +183,7 @@ def route(
                     return refused.response()
                 except Exception as exc:
                     return _failed(handler, call, exc)
-            return await anyio.to_thread.run_sync(_run, handler, guard, call)
+            return await anyio.to_thread.run_sync(_run, cast(Handler, handler), guard, call)
         except Refused as refused:
             return refused.response()
 
