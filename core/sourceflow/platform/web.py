@@ -178,7 +178,7 @@ def route(
             )
             if on_loop:
                 try:
-                    return await handler(call)  # type: ignore[misc]
+                    return await cast(LoopHandler, handler)(call)
                 except Refused as refused:
                     return refused.response()
                 except Exception as exc:
