@@ -1,18 +1,21 @@
 """JSON in and out of the platform's hot paths: strict parsing, fast and exact encoding.
 
-Parsing uses the standard library, which keeps integers of any size exactly (orjson turns one
-beyond 64 bits into a float, which would change a stored message), but refuses ``NaN`` and
-``Infinity``: they are not JSON (RFC 8259), and a message that carries them could not be
-re-encoded as the sender meant it.
+Parsing refuses ``NaN`` and ``Infinity``: they are not JSON (RFC 8259), and a message that
+carries them could not be re-encoded as the sender meant it. It uses orjson, four times faster
+than ``json.loads`` on a typical message, except where orjson would not give the exact value: it
+turns an integer beyond 64 bits into a float, so a text with a run of 19 digits or more is
+parsed by the standard library, which keeps integers of any size exactly. Where orjson refuses a
+text, the standard library decides (and words the error).
 
-Encoding uses orjson, 15 times faster than ``json.dumps`` on a typical message; the few values
-it refuses (integers beyond 64 bits, strings with lone surrogates) fall back to ``json.dumps``
-with ASCII escapes, which writes them exactly.
+Encoding uses orjson, 15 times faster than ``json.dumps``; the few values it refuses (integers
+beyond 64 bits, strings with lone surrogates) fall back to ``json.dumps`` with ASCII escapes,
+which writes them exactly.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -25,10 +28,18 @@ def _no_constant(name: str) -> Any:
 _decoder = json.JSONDecoder(parse_constant=_no_constant)
 
 
-def loads(data: bytes | str) -> Any:
-    """Parse JSON; :class:`json.JSONDecodeError` or :class:`ValueError` when it is not JSON."""
-    text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
-    return _decoder.decode(text)
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def loads(data: bytes) -> Any:
+    """Parse UTF-8 JSON; :class:`json.JSONDecodeError`, :class:`UnicodeDecodeError` or
+    :class:`ValueError` (``NaN``, ``Infinity``) when it is not JSON."""
+    if not _LONG_NUMBER.search(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # the standard library below gives the verdict and its wording
+    return _decoder.decode(data.decode("utf-8"))
 
 
 def dumps(value: Any) -> bytes:

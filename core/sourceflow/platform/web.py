@@ -162,32 +162,55 @@ def route(
     """A Starlette route running ``handler`` after the ``guard`` (gateway) check: in a worker
     thread, or on the event loop when it is a coroutine function (which takes no guard: the
     gateway check reads the store)."""
-    on_loop = inspect.iscoroutinefunction(handler)
-    if on_loop and guard is not None:
-        raise ValueError(f"{handler.__name__}: a coroutine handler cannot take a guard")
+    endpoint = Endpoint(handler, guard=guard, service=service, limit=limit)
+    return Route(path, endpoint, methods=methods, name=handler.__name__)
 
-    async def endpoint(request: Request) -> Response:
-        request_id = request_id_of(request.scope)
+
+class Endpoint:
+    """The ASGI app of one route.
+
+    Starlette calls an ASGI app directly; a plain function it would wrap in a per-request
+    layer that only serves endpoints raising ``HTTPException``, which ours never do.
+    """
+
+    def __init__(
+        self, handler: Handler | LoopHandler, *, guard: Guard | None, service: str, limit: int
+    ) -> None:
+        self.on_loop = inspect.iscoroutinefunction(handler)
+        if self.on_loop and guard is not None:
+            raise ValueError(f"{handler.__name__}: a coroutine handler cannot take a guard")
+        self.handler = handler
+        self.guard = guard
+        self.service = service
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.respond(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def respond(self, request: Request) -> Response:
+        """The handler's answer to ``request``, or the problem it raised."""
         try:
-            body = await read_body(request, limit, service) if request.method != "GET" else b""
+            body = b""
+            if request.method != "GET":
+                body = await read_body(request, self.limit, self.service)
             call = Call(
                 request=request,
                 params={k: str(v) for k, v in request.path_params.items()},
                 body=body,
-                request_id=request_id,
+                request_id=request_id_of(request.scope),
             )
-            if on_loop:
+            if self.on_loop:
                 try:
-                    return await cast(LoopHandler, handler)(call)
+                    return await cast(LoopHandler, self.handler)(call)
                 except Refused as refused:
                     return refused.response()
                 except Exception as exc:
-                    return _failed(handler, call, exc)
-            return await anyio.to_thread.run_sync(_run, cast(Handler, handler), guard, call)
+                    return _failed(self.handler, call, exc)
+            handler = cast(Handler, self.handler)
+            return await anyio.to_thread.run_sync(_run, handler, self.guard, call)
         except Refused as refused:
             return refused.response()
-
-    return Route(path, endpoint, methods=methods, name=handler.__name__)
 
 
 def _run(handler: Handler, guard: Guard | None, call: Call) -> Response:
