@@ -83,6 +83,24 @@ def test_malformed_json_names_the_position(anonymous, chain):
     assert "not valid JSON" in detail and "line 2 column 10" in detail
 
 
+def test_nan_is_refused_as_not_json(anonymous, chain):
+    answer = anonymous.post(chain["inlet_url"], content=b'{"price": NaN}')
+    assert answer.status_code == 400
+    assert "NaN is not a JSON value" in answer.json()["detail"]
+
+
+def test_big_integers_reach_the_dataset_exactly(anonymous, chain, shared_platform, api):
+    big = 123456789012345678901234567890
+    batch_url = chain["inlet_url"].replace("/collection/", "/collection/batch/")
+    one = anonymous.post(chain["inlet_url"], content=b'{"single": %d}' % big)
+    many = anonymous.post(batch_url, content=b'{"messages": [{"batched": %d}]}' % big)
+    assert (one.status_code, many.status_code) == (200, 207)
+    assert shared_platform[0].state.platform.wait_idle(5)
+    rows = api.get(f"/sourceflow/dataSets/{chain['dataset']}/rows").json()["items"]
+    records = [r["record"] for r in rows][-2:]
+    assert records == [{"single": big}, {"batched": big}]
+
+
 def test_a_message_must_be_an_object(anonymous, chain):
     answer = anonymous.post(chain["inlet_url"], json=[1, 2])
     assert answer.status_code == 400

@@ -56,6 +56,10 @@ class GroupCommit:
         self._ready = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self.transactions = 0
+        """Transactions committed so far (the benchmark reports writes per transaction)."""
+        self.writes = 0
+        """Writes committed so far."""
 
     def start(self) -> None:
         """Start the committing thread (a no-op when it runs)."""
@@ -113,7 +117,10 @@ class GroupCommit:
             # write a transaction of its own, so only the failing ones fail.
             for pending in group:
                 self._commit_alone(pending)
-        if any(p.ok for p in group):
+        committed = sum(1 for p in group if p.ok)
+        self.writes += committed
+        self.transactions += 1 if committed == len(group) else committed
+        if committed:
             try:
                 self.on_commit()
             except Exception as exc:

@@ -1,0 +1,132 @@
+"""Group commit (sourceflow.platform.commits): concurrent writes share one transaction, a
+failing write fails alone, and stopping commits what is queued."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from sourceflow.platform.commits import GroupCommit
+from sourceflow.platform.store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(tmp_path)
+    with store.transaction() as db:
+        db.execute("CREATE TABLE notes (n INTEGER PRIMARY KEY)")
+    yield store
+    store.close()
+
+
+@contextmanager
+def store_held(store: Store) -> Iterator[None]:
+    """Hold a write transaction in another thread, so the committer waits and writes queue."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.transaction():
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join(10)
+
+
+def insert(n: int) -> Callable[[sqlite3.Connection], int]:
+    def write(db: sqlite3.Connection) -> int:
+        db.execute("INSERT INTO notes (n) VALUES (?)", (n,))
+        return n
+
+    return write
+
+
+def notes(store: Store) -> list[int]:
+    return [r["n"] for r in store.rows("SELECT n FROM notes ORDER BY n")]
+
+
+def test_concurrent_writes_share_a_transaction(store: Store) -> None:
+    wakeups: list[int] = []
+    commits = GroupCommit(store, on_commit=lambda: wakeups.append(1))
+    commits.start()
+
+    async def main() -> list[int]:
+        with store_held(store):
+            tasks = [asyncio.ensure_future(commits.write(insert(n))) for n in range(50)]
+            await asyncio.sleep(0.05)  # every task has queued its write by now
+        return await asyncio.gather(*tasks)
+
+    try:
+        assert asyncio.run(main()) == list(range(50))
+    finally:
+        commits.stop()
+    assert notes(store) == list(range(50))
+    # The committer took the first write before the store was free, and the 49 others queued
+    # behind it: two transactions at most, where one per write would be 50.
+    assert commits.writes == 50
+    assert 1 <= commits.transactions <= 2
+    assert len(wakeups) == commits.transactions
+
+
+def test_a_failing_write_fails_alone(store: Store) -> None:
+    commits = GroupCommit(store)
+    commits.start()
+
+    def broken(db: sqlite3.Connection) -> int:
+        db.execute("INSERT INTO notes (n) VALUES (?)", (1000,))
+        raise ValueError("this write is broken")
+
+    async def main() -> list[int | BaseException]:
+        with store_held(store):
+            writes = [insert(n) for n in range(5)]
+            writes.insert(2, broken)
+            tasks = [asyncio.ensure_future(commits.write(w)) for w in writes]
+            await asyncio.sleep(0.05)
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        commits.stop()
+    assert results[:2] == [0, 1] and results[3:] == [2, 3, 4]
+    assert isinstance(results[2], ValueError) and "broken" in str(results[2])
+    # the broken write's own insert was rolled back with it; the others are all there
+    assert notes(store) == [0, 1, 2, 3, 4]
+    assert commits.writes == 5
+
+
+def test_stop_commits_what_is_queued_then_refuses(store: Store) -> None:
+    commits = GroupCommit(store)
+    commits.start()
+
+    async def main() -> list[int]:
+        with store_held(store):
+            tasks = [asyncio.ensure_future(commits.write(insert(n))) for n in range(10)]
+            await asyncio.sleep(0.05)
+            stopper = threading.Thread(target=commits.stop)
+            stopper.start()
+        # were the queue dropped at stop, this would time out instead of answering
+        done = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        stopper.join(10)
+        return done
+
+    assert asyncio.run(main()) == list(range(10))
+    assert notes(store) == list(range(10))
+
+    async def late() -> None:
+        await commits.write(insert(99))
+
+    with pytest.raises(RuntimeError, match="not running"):
+        asyncio.run(late())
