@@ -1,7 +1,8 @@
 """Benchmark (not a test): the local platform's inlet and the connect lifecycle, in one run.
 
 The server (:mod:`benchapp`: the platform plus a no-op route, on the product's uvicorn
-settings) runs in a process of its own pinned to CPU 0; this script and its load generator run on CPU 1. Measured:
+settings) runs in a process of its own pinned to CPU 0; this script and its load generator run
+on CPU 1. Measured:
 
 1. the connect lifecycle of an HTTP source: wall time and HTTP calls (a counting transport);
 2. single-message ``POST /collection/{inletId}`` (raw data, ``x-adobe-flow-id``), each answer
@@ -25,11 +26,13 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +91,11 @@ class Server:
                     raise RuntimeError("the bench server did not start") from None
                 time.sleep(0.05)
         self.url = f"http://{HOST}:{self.port}"
+
+    def commits(self) -> dict[str, int]:
+        """The inlet's commit counts so far (``GET /bench/stats``)."""
+        answer: dict[str, int] = httpx.get(self.url + "/bench/stats").json()
+        return answer
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -221,13 +229,63 @@ def saturate(
     return loadgen.closed(HOST, port, request, connections=connections, seconds=seconds)
 
 
-def measured(server: Server, run: Any) -> dict[str, Any]:
+def measured(server: Server, run: Any, profile: Path | None = None) -> dict[str, Any]:
+    """``run()``'s figures, plus the server's CPU share, the inlet's writes per transaction
+    and, with ``profile`` (a file to write), where the server spent its time (py-spy)."""
+    commits0 = server.commits()
+    spy = Profiler(server.proc.pid, profile) if profile else None
     cpu0, t0 = server.cpu_seconds(), time.perf_counter()
     result: dict[str, Any] = run()
     result["server_cpu_share"] = round(
         (server.cpu_seconds() - cpu0) / (time.perf_counter() - t0), 2
     )
+    commits1 = server.commits()
+    transactions = commits1["transactions"] - commits0["transactions"]
+    if transactions:
+        result["writes_per_transaction"] = round(
+            (commits1["writes"] - commits0["writes"]) / transactions, 1
+        )
+    if spy is not None:
+        result["profile"] = spy.finish()
     return result
+
+
+class Profiler:
+    """py-spy sampling the server (only samples holding the GIL: where its CPU goes)."""
+
+    def __init__(self, pid: int, out: Path) -> None:
+        self.out = out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                *("py-spy", "record", "--pid", str(pid), "--rate", "500", "--gil", "--threads"),
+                *("--nonblocking", "--format", "raw", "--output", str(out)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)  # py-spy attaches before the phase starts
+
+    def finish(self, top: int = 15) -> dict[str, Any]:
+        """Stop sampling; the share of samples per thread and the top functions by own time."""
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(30)
+        threads: Counter[str] = Counter()
+        own: Counter[str] = Counter()
+        total = 0
+        for line in self.out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames, n = stack.split(";"), int(count)
+            total += n
+            threads[frames[0].rsplit(": ", 1)[-1]] += n  # "thread (123): MainThread"
+            own[frames[-1]] += n
+        share = {k: round(v / total, 3) for k, v in threads.most_common() if v} if total else {}
+        return {
+            "samples": total,
+            "file": str(self.out),
+            "threads": share,
+            "top_own_time": [[f, round(n / total, 3)] for f, n in own.most_common(top)],
+        }
 
 
 def generator_ceiling(seconds: float, use_wrk: bool) -> dict[str, Any]:
@@ -264,7 +322,9 @@ def _tiny(port: int) -> None:
     loadgen.tiny_server(port)
 
 
-def one_setting(durability: str, seconds: float, use_wrk: bool, work: Path) -> dict[str, Any]:
+def one_setting(
+    durability: str, seconds: float, use_wrk: bool, work: Path, profile: Path | None = None
+) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"data-{durability}-", dir=work))
     server = Server(data_dir, durability)
     try:
@@ -286,22 +346,34 @@ def one_setting(durability: str, seconds: float, use_wrk: bool, work: Path) -> d
             lambda: loadgen.open_rate(HOST, server.port, request, rate=2000, seconds=seconds),
         )
         batches = {}
+        batch_requests = {}
         for size in (100, 1000):
             batch = json.dumps({"messages": [MESSAGE] * size}, separators=(",", ":")).encode()
+            batch_requests[size] = loadgen.request_bytes(
+                HOST, "/collection/batch/" + done.inlet_id, batch, headers
+            )
             res = measured(
                 server,
-                lambda batch=batch: loadgen.closed(  # type: ignore[misc]
-                    HOST,
-                    server.port,
-                    loadgen.request_bytes(
-                        HOST, "/collection/batch/" + done.inlet_id, batch, headers
-                    ),
-                    connections=4,
-                    seconds=seconds,
+                lambda size=size: loadgen.closed(  # type: ignore[misc]
+                    HOST, server.port, batch_requests[size], connections=4, seconds=seconds
                 ),
             )
             res["messages_per_s"] = res["requests_per_s"] * size
             batches[str(size)] = res
+        profiles = {}
+        if profile is not None:  # phases of their own: sampling slows the server down
+            profiles["inlet"] = measured(
+                server,
+                lambda: saturate(server.url, inlet_path, body, headers, seconds, use_wrk),
+                profile / f"{durability}-inlet.txt",
+            )["profile"]
+            profiles["batch_1000"] = measured(
+                server,
+                lambda: loadgen.closed(
+                    HOST, server.port, batch_requests[1000], connections=4, seconds=seconds
+                ),
+                profile / f"{durability}-batch.txt",
+            )["profile"]
         stored = _stored(data_dir)
     finally:
         server.stop()
@@ -314,6 +386,7 @@ def one_setting(durability: str, seconds: float, use_wrk: bool, work: Path) -> d
         "fixed_2000": fixed,
         "batch": batches,
         "messages_stored": stored,
+        "profiles": profiles,
     }
 
 
@@ -333,7 +406,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--no-wrk", action="store_true", help="use the asyncio generator only")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also sample the server with py-spy during extra inlet and batch phases",
+    )
     args = parser.parse_args()
+    profile = RESULTS / "profiles" if args.profile else None
+    if profile is not None and shutil.which("py-spy") is None:
+        parser.error("--profile needs py-spy (pip install py-spy)")
     pin(CLIENT_CPU)
     use_wrk = not args.no_wrk and shutil.which("wrk") is not None
     generator = "wrk -t1 -c32" if use_wrk else "loadgen (asyncio, 32 connections)"
@@ -345,12 +426,14 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     result["generator_ceiling"] = generator_ceiling(args.seconds, use_wrk)
     result["settings"] = [
-        one_setting(d.strip(), args.seconds, use_wrk, work) for d in args.durability.split(",")
+        one_setting(d.strip(), args.seconds, use_wrk, work, profile)
+        for d in args.durability.split(",")
     ]
     result["machine"]["load_1min_at_end"] = loadavg()
     shutil.rmtree(work, ignore_errors=True)
+    path = write("platform", result, args.out)
     _report(result)
-    write("platform", result, args.out)
+    print(f"\n(figures in {path})")
 
 
 def _report(result: dict[str, Any]) -> None:
@@ -365,52 +448,36 @@ def _report(result: dict[str, Any]) -> None:
                 g["p99_ms"],
                 "-",
                 "-",
+                "-",
             ]
         )
     for s in result["settings"]:
         d = s["durability"]
-        rows += [
-            [
-                f"no-op route [{d}]",
-                "sat.",
-                s["noop"]["requests_per_s"],
-                s["noop"]["p50_ms"],
-                s["noop"]["p99_ms"],
-                s["noop"]["server_cpu_share"],
-                s["noop"]["errors"],
-            ],
-            [
-                f"inlet, 1 message [{d}]",
-                "sat.",
-                s["inlet"]["requests_per_s"],
-                s["inlet"]["p50_ms"],
-                s["inlet"]["p99_ms"],
-                s["inlet"]["server_cpu_share"],
-                s["inlet"]["errors"],
-            ],
-            [
-                f"inlet, 1 message [{d}]",
-                "2,000/s",
-                s["fixed_2000"]["requests_per_s"],
-                s["fixed_2000"]["p50_ms"],
-                s["fixed_2000"]["p99_ms"],
-                s["fixed_2000"]["server_cpu_share"],
-                s["fixed_2000"]["errors"],
-            ],
+        phases = [
+            ("no-op route", "sat.", s["noop"]),
+            ("inlet, 1 message", "sat.", s["inlet"]),
+            ("inlet, 1 message", "2,000/s", s["fixed_2000"]),
+        ] + [
+            (f"batch of {size} ({b['messages_per_s']:,.0f} msg/s)", "sat.", b)
+            for size, b in s["batch"].items()
         ]
-        for size, b in s["batch"].items():
+        for what, load, r in phases:
             rows.append(
                 [
-                    f"batch of {size} [{d}] ({b['messages_per_s']:,.0f} msg/s)",
-                    "sat.",
-                    b["requests_per_s"],
-                    b["p50_ms"],
-                    b["p99_ms"],
-                    b["server_cpu_share"],
-                    b["errors"],
+                    f"{what} [{d}]",
+                    load,
+                    r["requests_per_s"],
+                    r["p50_ms"],
+                    r["p99_ms"],
+                    r["server_cpu_share"],
+                    r.get("writes_per_transaction", "-"),
+                    r["errors"],
                 ]
             )
-    table(rows, ["what", "load", "req/s", "p50 ms", "p99 ms", "server CPU", "errors"])
+    table(
+        rows,
+        ["what", "load", "req/s", "p50 ms", "p99 ms", "server CPU", "writes/commit", "errors"],
+    )
     print()
     for s in result["settings"]:
         c = s["connect"]
@@ -419,6 +486,13 @@ def _report(result: dict[str, Any]) -> None:
             f"connect lifecycle: {c['http_calls']} HTTP calls, median {c['wall_ms_median']:.0f} ms "
             f"over {c['runs']} runs; {s['messages_stored']:,} messages stored"
         )
+    for s in result["settings"]:
+        for phase, prof in s["profiles"].items():
+            threads = ", ".join(f"{t} {v:.0%}" for t, v in prof["threads"].items())
+            head = f"[{s['durability']}] profile of {phase} ({prof['samples']} samples)"
+            print(f"\n{head}: {threads}")
+            for frame, share in prof["top_own_time"][:10]:
+                print(f"  {share:6.1%}  {frame}")
     print(
         f"load 1 min: start {result['machine']['load_1min_at_start']}, "
         f"end {result['machine']['load_1min_at_end']}"

@@ -1,10 +1,11 @@
-"""The bench's own app: the local platform plus a no-op route, served as the product serves it.
+"""The bench's own app: the local platform plus two bench-only routes.
 
-``python benchapp.py PORT`` serves it with :func:`sourceflow.platform.server.serve`, the
-server settings of ``sourceflow platform serve``. ``POST /bench/noop`` reads the body
-and answers a fixed JSON object through the same stack as the inlet (uvicorn, Starlette, the
-request-id middleware, a coroutine handler on the event loop), but stores nothing: it is the ceiling the inlet is
-compared with. It exists only here, never in the product.
+``python benchapp.py PORT`` serves it with :func:`sourceflow.platform.server.serve`, the server
+settings of ``sourceflow platform serve``. ``POST /bench/noop`` reads the body and answers a
+fixed JSON object through the same stack as the inlet (uvicorn, Starlette, the request-id
+middleware, a coroutine handler on the event loop), but stores nothing: it is the ceiling the
+inlet is compared with. ``GET /bench/stats`` answers the inlet's commit counts (transactions
+and writes). Neither exists in the product.
 
 Environment: ``BENCH_DATA_DIR`` (the platform's data folder), ``BENCH_DURABILITY``
 (``full``, the default, or ``normal``).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -28,6 +30,14 @@ async def _noop(call: Call) -> Response:
     return answer({"inletId": "noop", "xactionId": "0:0:0", "receivedTimeMs": 0})
 
 
+def _stats(app: Starlette) -> Callable[[Call], Awaitable[Response]]:
+    async def stats(call: Call) -> Response:
+        commits = app.state.platform.commits
+        return answer({"transactions": commits.transactions, "writes": commits.writes})
+
+    return stats
+
+
 def create() -> Starlette:
     """The platform app with ``POST /bench/noop`` in front of its routes."""
     durability = os.environ.get("BENCH_DURABILITY", "full")
@@ -38,9 +48,11 @@ def create() -> Starlette:
         scheduler=False,
     )
     app = create_app(config)
-    app.router.routes.insert(
-        0, route("/bench/noop", _noop, ["POST"], guard=None, service="DCS", limit=1 << 20)
-    )
+    app.router.routes[:0] = [
+        route("/bench/noop", _noop, ["POST"], guard=None, service="DCS", limit=1 << 20),
+        # the inlet's commits so far, so the bench can report messages per transaction
+        route("/bench/stats", _stats(app), ["GET"], guard=None, service="DCS"),
+    ]
     return app
 
 
