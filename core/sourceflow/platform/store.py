@@ -133,11 +133,12 @@ class Store:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._sync = "FULL" if durability == "full" else "NORMAL"
         self.generation = 0
         """Bumped by every resource write, so caches of derived facts know to refresh."""
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
+            self._db.execute(f"PRAGMA synchronous={self._sync}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
 
@@ -147,16 +148,30 @@ class Store:
             self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, committed when the block ends and rolled back on error."""
+    def transaction(self, *, redoable: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction, committed when the block ends and rolled back on error.
+
+        :param redoable: the transaction only derives data from what is already committed and
+            would be redone if it were lost (the ingest worker's rows: their messages stay
+            pending until the rows commit). It then commits without waiting for the disk
+            (``synchronous=NORMAL``): a power cut may lose it, never a message. The write-ahead
+            log keeps order, so the next durable commit makes it durable too.
+        """
+        relaxed = redoable and self._sync == "FULL"
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if relaxed:
+                self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if relaxed:
+                    self._db.execute("PRAGMA synchronous=FULL")
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """Every row a read query answers."""
