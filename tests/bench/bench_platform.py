@@ -92,9 +92,9 @@ class Server:
                 time.sleep(0.05)
         self.url = f"http://{HOST}:{self.port}"
 
-    def commits(self) -> dict[str, int]:
-        """The inlet's commit counts so far (``GET /bench/stats``)."""
-        answer: dict[str, int] = httpx.get(self.url + "/bench/stats").json()
+    def commits(self) -> dict[str, float]:
+        """The inlet's commit counts and the collector's seconds so far (``/bench/stats``)."""
+        answer: dict[str, float] = httpx.get(self.url + "/bench/stats").json()
         return answer
 
     def cpu_seconds(self) -> float:
@@ -209,13 +209,16 @@ def wrk(
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errs = re.search(r"ERRORS (\d+) (\d+)", out)
     errors = int(errs.group(1)) + int(errs.group(2)) if errs else 0
-    return {
+    result: dict[str, Any] = {
         "requests": total,
         "errors": errors,
         "requests_per_s": rps,
         "p50_ms": p50,
         "p99_ms": p99,
     }
+    if p50 != p50 or p99 != p99:  # NaN: wrk wrote something _ms cannot read; keep it to see
+        result["wrk_output"] = out
+    return result
 
 
 def saturate(
@@ -240,6 +243,9 @@ def measured(server: Server, run: Any, profile: Path | None = None) -> dict[str,
         (server.cpu_seconds() - cpu0) / (time.perf_counter() - t0), 2
     )
     commits1 = server.commits()
+    result["gc_share"] = round(
+        (commits1["gc_seconds"] - commits0["gc_seconds"]) / (time.perf_counter() - t0), 3
+    )
     transactions = commits1["transactions"] - commits0["transactions"]
     if transactions:
         result["writes_per_transaction"] = round(
@@ -262,14 +268,17 @@ class Profiler:
                 *("--nonblocking", "--format", "raw", "--output", str(out)),
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         time.sleep(0.5)  # py-spy attaches before the phase starts
 
     def finish(self, top: int = 15) -> dict[str, Any]:
         """Stop sampling; the share of samples per thread and the top functions by own time."""
         self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(30)
+        _, err = self.proc.communicate(timeout=30)
+        if not self.out.exists():  # e.g. not allowed to trace: py-spy needs ptrace rights
+            return {"samples": 0, "error": err.strip()[-500:], "threads": {}, "top_own_time": []}
         threads: Counter[str] = Counter()
         own: Counter[str] = Counter()
         total = 0
@@ -449,6 +458,7 @@ def _report(result: dict[str, Any]) -> None:
                 "-",
                 "-",
                 "-",
+                "-",
             ]
         )
     for s in result["settings"]:
@@ -471,12 +481,16 @@ def _report(result: dict[str, Any]) -> None:
                     r["p99_ms"],
                     r["server_cpu_share"],
                     r.get("writes_per_transaction", "-"),
+                    f"{r['gc_share']:.1%}",
                     r["errors"],
                 ]
             )
     table(
         rows,
-        ["what", "load", "req/s", "p50 ms", "p99 ms", "server CPU", "writes/commit", "errors"],
+        [
+            *("what", "load", "req/s", "p50 ms", "p99 ms", "server CPU"),
+            *("writes/commit", "GC", "errors"),
+        ],
     )
     print()
     for s in result["settings"]:
@@ -490,7 +504,7 @@ def _report(result: dict[str, Any]) -> None:
         for phase, prof in s["profiles"].items():
             threads = ", ".join(f"{t} {v:.0%}" for t, v in prof["threads"].items())
             head = f"[{s['durability']}] profile of {phase} ({prof['samples']} samples)"
-            print(f"\n{head}: {threads}")
+            print(f"\n{head}: {prof.get('error') or threads}")
             for frame, share in prof["top_own_time"][:10]:
                 print(f"  {share:6.1%}  {frame}")
     print(

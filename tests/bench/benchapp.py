@@ -5,7 +5,7 @@ settings of ``sourceflow platform serve``. ``POST /bench/noop`` reads the body a
 fixed JSON object through the same stack as the inlet (uvicorn, Starlette, the request-id
 middleware, a coroutine handler on the event loop), but stores nothing: it is the ceiling the
 inlet is compared with. ``GET /bench/stats`` answers the inlet's commit counts (transactions
-and writes). Neither exists in the product.
+and writes) and the seconds the garbage collector has run. Neither exists in the product.
 
 Environment: ``BENCH_DATA_DIR`` (the platform's data folder), ``BENCH_DURABILITY``
 (``full``, the default, or ``normal``).
@@ -13,8 +13,10 @@ Environment: ``BENCH_DATA_DIR`` (the platform's data folder), ``BENCH_DURABILITY
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -30,10 +32,31 @@ async def _noop(call: Call) -> Response:
     return answer({"inletId": "noop", "xactionId": "0:0:0", "receivedTimeMs": 0})
 
 
-def _stats(app: Starlette) -> Callable[[Call], Awaitable[Response]]:
+class _GcClock:
+    """Seconds the cyclic garbage collector has run in this process."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._tick)
+
+    def _tick(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+
+def _stats(app: Starlette, clock: _GcClock) -> Callable[[Call], Awaitable[Response]]:
     async def stats(call: Call) -> Response:
         commits = app.state.platform.commits
-        return answer({"transactions": commits.transactions, "writes": commits.writes})
+        return answer(
+            {
+                "transactions": commits.transactions,
+                "writes": commits.writes,
+                "gc_seconds": clock.seconds,
+            }
+        )
 
     return stats
 
@@ -51,7 +74,7 @@ def create() -> Starlette:
     app.router.routes[:0] = [
         route("/bench/noop", _noop, ["POST"], guard=None, service="DCS", limit=1 << 20),
         # the inlet's commits so far, so the bench can report messages per transaction
-        route("/bench/stats", _stats(app), ["GET"], guard=None, service="DCS"),
+        route("/bench/stats", _stats(app, _GcClock()), ["GET"], guard=None, service="DCS"),
     ]
     return app
 
