@@ -107,8 +107,10 @@ def test_a_restart_keeps_everything_and_processes_what_was_pending(tmp_path):
         ]
         assert not app.state.platform.wait_idle(0.2)
     with sqlite3.connect(tmp_path / "platform.db") as db:
-        states = db.execute("SELECT state FROM messages ORDER BY seq").fetchall()
-    assert states == [("pending",)] * 3
+        # stored, and all three past the ingest mark: none processed yet
+        (mark,) = db.execute("SELECT through_seq FROM ingest_mark").fetchone()
+        seqs = [s for (s,) in db.execute("SELECT seq FROM messages ORDER BY seq")]
+    assert len(seqs) == 3 and all(s > mark for s in seqs)
 
     # Second run on the same data dir: resources and token are still there; the worker catches up.
     config = PlatformConfig(data_dir=tmp_path)
@@ -139,7 +141,9 @@ def test_a_restart_keeps_everything_and_processes_what_was_pending(tmp_path):
         assert app.state.platform.wait_idle(5)
     with sqlite3.connect(tmp_path / "platform.db") as db:
         assert db.execute("SELECT count(*) FROM rows").fetchone() == (4,)
-        assert db.execute("SELECT count(*) FROM messages WHERE state = 'done'").fetchone() == (4,)
+        assert db.execute(
+            "SELECT count(*) FROM messages WHERE seq <= (SELECT through_seq FROM ingest_mark)"
+        ).fetchone() == (4,)
         assert (
             json.loads(db.execute("SELECT record FROM rows ORDER BY seq").fetchone()[0])["n"] == 0
         )

@@ -101,7 +101,8 @@ def test_every_acknowledged_message_survives_a_sigkill_exactly_once(serve, tmp_p
             lambda: (
                 not query(
                     data,
-                    "SELECT 1 FROM messages WHERE flow_id = ? AND state = 'pending' LIMIT 1",
+                    "SELECT 1 FROM messages WHERE flow_id = ? "
+                    "AND seq > (SELECT through_seq FROM ingest_mark) LIMIT 1",
                     (connected.flow_id,),
                 )
             ),

@@ -1,10 +1,10 @@
 """The ingest worker: maps stored messages into dataset rows, off the acknowledgement path.
 
 The inlet only commits a message and answers; this thread, woken when messages are stored,
-takes pending messages in order and, for each, writes a row to the flow's dataset or a failure
-with its error, and marks the message done or failed **in the same transaction**: a message
-becomes exactly one row or one failure, even across a crash. At start it takes whatever an
-earlier run left pending.
+takes the messages past its mark (``ingest_mark.through_seq``) in order and, for each, writes a
+row to the flow's dataset or a failure with its error, and moves the mark past them **in the
+same transaction**: a message becomes exactly one row or one failure, even across a crash. At
+start it takes whatever an earlier run left past the mark.
 
 - A flow with a Mapping transformation: the row is the mapping set applied to the message
   (compiled once per mapping set).
@@ -162,11 +162,7 @@ class IngestWorker:
         self.wake()
         with self._progress:
             while True:
-                waiting = self.store.row(
-                    "SELECT 1 FROM messages WHERE state = 'pending' AND seq <= ? LIMIT 1",
-                    (target,),
-                )
-                if waiting is None:
+                if self.mark() >= target:
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -189,12 +185,18 @@ class IngestWorker:
                 # (one transaction) takes many of them instead of a few each.
                 self._stopping.wait(LINGER)
 
+    def mark(self) -> int:
+        """The ``seq`` of the last message processed (0 before the first)."""
+        row = self.store.row("SELECT through_seq FROM ingest_mark WHERE id = 1")
+        return int(row["through_seq"]) if row else 0
+
     def step(self) -> int:
         """Process up to one batch of pending messages; how many were processed."""
+        mark = self.mark()
         pending = self.store.rows(
             "SELECT seq, xaction_id, flow_id, received_ms, body FROM messages "
-            "WHERE state = 'pending' ORDER BY seq LIMIT ?",
-            (BATCH,),
+            "WHERE seq > ? ORDER BY seq LIMIT ?",
+            (mark, BATCH),
         )
         if not pending:
             return 0
@@ -204,11 +206,13 @@ class IngestWorker:
             for m in pending
         ]
         with self.store.transaction(redoable=True) as db:
-            written = write_outcomes(db, items)
-            states = [
-                ("done" if w else "failed", m["seq"]) for m, w in zip(pending, written, strict=True)
-            ]
-            db.executemany("UPDATE messages SET state = ? WHERE seq = ?", states)
+            write_outcomes(db, items)
+            moved = db.execute(
+                "UPDATE ingest_mark SET through_seq = ? WHERE id = 1 AND through_seq = ?",
+                (pending[-1]["seq"], mark),
+            ).rowcount
+            if moved != 1:  # another worker took these first: write nothing twice
+                raise RuntimeError(f"the ingest mark moved past {mark} under this worker")
         with self._progress:
             self._progress.notify_all()
         return len(pending)

@@ -60,10 +60,15 @@ CREATE TABLE IF NOT EXISTS messages (
     flow_id TEXT NOT NULL,
     received_ms INTEGER NOT NULL,
     delivery_id TEXT,
-    body BLOB NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed'))
+    body BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS messages_pending ON messages (seq) WHERE state = 'pending';
+-- How far the ingest worker has got: each message with seq <= through_seq became exactly one
+-- row or one failure, in the transaction that moved the mark past it. One row per message
+-- (a state to update) cost every message a second write of its whole record.
+CREATE TABLE IF NOT EXISTS ingest_mark (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    through_seq INTEGER NOT NULL
+);
 -- Partial: most messages have no delivery id, and indexing their NULLs would cost every insert.
 CREATE UNIQUE INDEX IF NOT EXISTS messages_delivery ON messages (flow_id, delivery_id)
     WHERE delivery_id IS NOT NULL;
@@ -141,6 +146,24 @@ class Store:
             self._db.execute(f"PRAGMA synchronous={self._sync}")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        # A file written before the ingest mark existed marks each message's state instead:
+        # its pending messages are the newest ones (the worker took them in order), so the
+        # mark goes just below the first of them.
+        if self._db.execute("SELECT 1 FROM ingest_mark").fetchone() is not None:
+            return
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(messages)")}
+        first_pending = last = None
+        if "state" in columns:
+            first_pending = self._db.execute(
+                "SELECT min(seq) FROM messages WHERE state = 'pending'"
+            ).fetchone()[0]
+            last = self._db.execute("SELECT max(seq) FROM messages").fetchone()[0]
+            self._db.execute("DROP INDEX IF EXISTS messages_pending")
+        through = first_pending - 1 if first_pending is not None else (last or 0)
+        self._db.execute("INSERT INTO ingest_mark (id, through_seq) VALUES (1, ?)", (through,))
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL into the main file)."""
