@@ -11,22 +11,25 @@ Every spec is documented in ``docs/hooks.md``; a test fails when one is not.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from sourceflow.hooktypes import (
-    Delivery,
-    Endpoint,
-    ExploreRequest,
-    ExploreResult,
-    ReadResult,
-    Source,
-    SourceParams,
-    Step,
-    Verdict,
-)
-from sourceflow.model import Auth, Connection, Flow, MappingRule
+# For the annotations only (pluggy reads the parameter names, never the types): the plugin
+# manager needs these specs at start-up, and the records can wait until a hook is called.
+if TYPE_CHECKING:
+    from sourceflow.hooktypes import (
+        Delivery,
+        Endpoint,
+        ExploreRequest,
+        ExploreResult,
+        ReadResult,
+        Source,
+        SourceParams,
+        Step,
+        Verdict,
+    )
+    from sourceflow.model import Auth, Connection, Flow, MappingRule
 
 PROJECT = "sourceflow"
 hookspec = pluggy.HookspecMarker(PROJECT)

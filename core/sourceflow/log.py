@@ -1,23 +1,22 @@
 """Logging through structlog, with every event redacted before it is rendered.
 
-structlog is imported on first use, not at start-up: commands that log nothing (``sourceflow
-plugins``) do not pay for it.
+structlog (and logging, and the redaction patterns) are imported on first use, not at start-up:
+commands that log nothing (``sourceflow plugins``) do not pay for them.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import MutableMapping
 from typing import Any
-
-from sourceflow.redact import redact
 
 _configured = False
 _defaults: dict[str, Any] = {"level": "WARNING", "json": False, "stream": None}
 
 
 def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    from sourceflow.redact import redact
+
     return redact(dict(event))  # type: ignore[no-any-return]
 
 
@@ -30,6 +29,8 @@ def set_defaults(*, level: str = "WARNING", json: bool = False) -> None:
 
 def configure(*, level: str = "WARNING", json: bool = False, stream: Any = None) -> None:
     """Set up structlog: redaction always on, console or JSON lines, to stderr by default."""
+    import logging
+
     import structlog
 
     global _configured

@@ -13,11 +13,19 @@ from typing import Any, Literal
 
 from attrs import define, field
 
-JSON = dict[str, Any]
-
-PROVIDER_STREAMING = "521eee4d-8cbe-4906-bb48-fb6bd4450033"
-DATA_LAKE_SPEC_ID = "c604ff05-7f1a-43c0-8e18-33bf874cb11c"
-GENERIC_STREAMING_FLOW_SPEC_ID = "e77fde5a-22a8-11ed-861d-0242ac120002"
+# The connection and flow specs a Source carries live in sourceflow.hooktypes, next to Source:
+# loading a plugin then builds those few classes only, not every class of this module. They are
+# this module's all the same (the same objects), and sourceflow.wire converts them as models.
+from sourceflow.hooktypes import DATA_LAKE_SPEC_ID as DATA_LAKE_SPEC_ID
+from sourceflow.hooktypes import GENERIC_STREAMING_FLOW_SPEC_ID as GENERIC_STREAMING_FLOW_SPEC_ID
+from sourceflow.hooktypes import JSON as JSON
+from sourceflow.hooktypes import PROVIDER_STREAMING as PROVIDER_STREAMING
+from sourceflow.hooktypes import AuthSpec as AuthSpec
+from sourceflow.hooktypes import ConnectionSpec as ConnectionSpec
+from sourceflow.hooktypes import ExploreSpec as ExploreSpec
+from sourceflow.hooktypes import FlowSpec as FlowSpec
+from sourceflow.hooktypes import SourceSpec as SourceSpec
+from sourceflow.hooktypes import generic_streaming_flow_spec as generic_streaming_flow_spec
 
 
 class RuleViolation(ValueError):
@@ -56,85 +64,6 @@ class Meta:
     state: str | None = None
     version: str | None = None
     etag: str | None = None
-
-
-# --- connection specs -------------------------------------------------------------------------
-
-
-@define(kw_only=True)
-class AuthSpec:
-    """One way to authenticate: ``spec`` is a JSON schema of the ``auth.params`` it takes."""
-
-    name: str
-    type: str
-    spec: JSON
-    description: str | None = None
-
-
-@define(kw_only=True)
-class SourceSpec:
-    """The schema of a source connection's ``params``, and catalogue attributes."""
-
-    name: str | None = None
-    type: str | None = None
-    spec: JSON | None = None
-    attributes: JSON | None = None
-
-
-@define(kw_only=True)
-class ExploreSpec:
-    """How explore requests and answers look for this source."""
-
-    name: str | None = None
-    type: str | None = None
-    request_spec: JSON | None = None
-    response_spec: JSON | None = None
-
-
-@define(kw_only=True)
-class ConnectionSpec:
-    """A connector's fixed description: its id, auth specs, source spec and explore spec."""
-
-    id: str
-    name: str
-    provider_id: str
-    version: str = "1.0"
-    type: str | None = None
-    auth_spec: list[AuthSpec] | None = None
-    source_spec: SourceSpec | None = None
-    explore_spec: ExploreSpec | None = None
-    attributes: JSON | None = None
-
-    def auth_spec_named(self, name: str) -> AuthSpec | None:
-        """The auth spec called ``name``, or None."""
-        return next((a for a in self.auth_spec or [] if a.name == name), None)
-
-
-@define(kw_only=True)
-class FlowSpec:
-    """Which source and target specs a flow may join, and what it may transform."""
-
-    id: str
-    name: str
-    provider_id: str
-    version: str = "1.0"
-    source_connection_spec_ids: list[str] = field(factory=list)
-    target_connection_spec_ids: list[str] = field(factory=list)
-    transformations: list[JSON] | None = None
-    attributes: JSON | None = None
-
-
-def generic_streaming_flow_spec(*connection_spec_ids: str) -> FlowSpec:
-    """Adobe's generic streaming flow spec (``e77fde5a-…``) for sources without a base
-    connection (Shopify Streaming, Chatlio): the flow owns the inlet and maps the records."""
-    return FlowSpec(
-        id=GENERIC_STREAMING_FLOW_SPEC_ID,
-        name="GenericStreamingAEP",
-        provider_id=PROVIDER_STREAMING,
-        source_connection_spec_ids=list(connection_spec_ids),
-        target_connection_spec_ids=[DATA_LAKE_SPEC_ID],
-        transformations=[{"name": "Mapping"}],
-    )
 
 
 # --- connections ------------------------------------------------------------------------------

@@ -11,14 +11,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from attrs import define, field
 
 from sourceflow import hookspecs
 from sourceflow.errors import PluginError, UnknownSource
-from sourceflow.hooktypes import Source, Step
+from sourceflow.hooktypes import Source
+
+if TYPE_CHECKING:
+    from sourceflow.hooktypes import Step
 
 GROUP = "sourceflow"
 ALLOW_ENV = "SOURCEFLOW_LOAD_PLUGINS"
@@ -61,7 +64,9 @@ class Registry:
         """
         allowed = _allowed(allow)
         for ep in metadata.entry_points(group=GROUP):
-            dist = ep.dist.name if ep.dist else ep.module
+            # Read once: each of ``dist.name`` and ``dist.version`` parses the METADATA file.
+            meta = ep.dist.metadata if ep.dist else None
+            dist = meta["Name"] if meta is not None else ep.module
             if allowed is not None and _norm(dist) not in allowed:
                 continue
             if self.pm.has_plugin(dist):
@@ -71,7 +76,7 @@ class Registry:
             except Exception as exc:
                 self.failures.append(LoadFailure(distribution=dist, error=_describe(exc)))
                 continue
-            self.register(plugin, dist, version=ep.dist.version if ep.dist else None)
+            self.register(plugin, dist, version=meta["Version"] if meta is not None else None)
 
     def register(self, plugin: object, name: str, *, version: str | None = None) -> None:
         """Register a plugin object under ``name`` (its distribution name).

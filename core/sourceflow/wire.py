@@ -44,6 +44,12 @@ def _key(cls: type, name: str) -> str:
 _OMIT_WHEN_DEFAULT = {(model.MappingRule, "source_type")}
 
 
+# Models that sourceflow.model re-exports from sourceflow.hooktypes (see there, why).
+_MODELS_ELSEWHERE = frozenset(
+    {model.AuthSpec, model.SourceSpec, model.ExploreSpec, model.ConnectionSpec, model.FlowSpec}
+)
+
+
 def _omit(cls: type, a: attrs.Attribute[Any]) -> bool:
     return a.default is None or (cls, a.name) in _OMIT_WHEN_DEFAULT
 
@@ -59,7 +65,9 @@ def _make_converter() -> Converter:
     conv.register_structure_hook_func(lambda t: t == model.JSON, lambda v, t: _expect_object(v))
 
     def is_model(cls: Any) -> bool:
-        return attrs.has(cls) and getattr(cls, "__module__", "") == model.__name__
+        return attrs.has(cls) and (
+            getattr(cls, "__module__", "") == model.__name__ or cls in _MODELS_ELSEWHERE
+        )
 
     def unstructure_factory(cls: type) -> Any:
         overrides: dict[str, Any] = {

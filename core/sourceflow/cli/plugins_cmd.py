@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from sourceflow import plugins as plugin_manager
@@ -20,6 +18,8 @@ def plugins(as_json: bool) -> None:
     registry = plugin_manager.load()
     infos = registry.plugins()
     if as_json:
+        import json
+
         click.echo(
             json.dumps(
                 {

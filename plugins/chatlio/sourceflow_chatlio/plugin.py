@@ -12,22 +12,27 @@ to verify; ``--param authenticationRequired=true`` makes the inlet want an IMS t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import sourceflow
 from sourceflow.errors import SourceflowError
-from sourceflow.hooktypes import Endpoint, ExploreRequest, ExploreResult, Source, SourceParams
-from sourceflow.model import (
+from sourceflow.hooktypes import (
     PROVIDER_STREAMING,
-    Connection,
     ConnectionSpec,
-    Flow,
-    MappingRule,
+    Endpoint,
+    ExploreRequest,
+    ExploreResult,
+    Source,
+    SourceParams,
     SourceSpec,
     generic_streaming_flow_spec,
 )
-from sourceflow_chatlio.events import EVENTS, event, schema_of
+
+# Loading the plugin builds its Source only: the resource models and the webhook samples are
+# imported by the hooks that use them, so listing the plugins does not pay for them.
+if TYPE_CHECKING:
+    from sourceflow.model import Connection, Flow, MappingRule
 
 CONNECTION_SPEC_ID = "073127a3-26e3-496c-9d94-9f48fb93fba8"
 FLOW_HEADER = "x-adobe-flow-id"
@@ -72,6 +77,8 @@ def sourceflow_explore(
 
     Chatlio has no API to ask: the structures are the ones its documentation shows.
     """
+    from sourceflow_chatlio.events import EVENTS, event, schema_of
+
     wanted = request.object or request.source_params.get("event")
     if not wanted:
         return ExploreResult(
@@ -93,10 +100,14 @@ def sourceflow_explore(
 
 
 def _keys() -> str:
+    from sourceflow_chatlio.events import EVENTS
+
     return ", ".join(e.key for e in EVENTS)
 
 
 def _check_object(object: str | None) -> None:
+    from sourceflow_chatlio.events import event
+
     if object is not None and event(object) is None:
         raise SourceflowError(
             f"Chatlio sends no {object!r} webhook",
@@ -127,6 +138,8 @@ def _visitor_rules(tenant: str) -> list[MappingRule]:
     # The six rules of Adobe's tutorial first (visitor.UUID made the mandatory identity:
     # a chat event without its visitor is not worth a row), then the other documented fields.
     # IP addresses and user agents are left out on purpose: personal data nobody asked for.
+    from sourceflow.model import MappingRule
+
     return [
         MappingRule.in_tenant("slackChannelId", "slackchannel_ID", tenant),
         MappingRule.in_tenant("slackChannelName", "slackchannel_name", tenant),
@@ -146,6 +159,8 @@ def _visitor_rules(tenant: str) -> list[MappingRule]:
 
 def _transcript_rules(tenant: str) -> list[MappingRule]:
     # A transcript is flat and names no visitor UUID: the conversation is its identity.
+    from sourceflow.model import MappingRule
+
     return [
         MappingRule.in_tenant("conversationUUID", "conversation_ID", tenant, identity=True),
         MappingRule.in_tenant("channelId", "channel_ID", tenant),
@@ -167,6 +182,8 @@ def sourceflow_mapping_defaults(
     source: Source, object: str | None, tenant: str
 ) -> list[MappingRule]:
     """Default rules per webhook (``object``; None is a new conversation)."""
+    from sourceflow.model import MappingRule
+
     _check_object(object)
     if object == "transcript":
         return _transcript_rules(tenant)

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import hmac
-import re
 import time
 from collections.abc import Mapping
 from urllib.parse import urlencode
@@ -25,9 +24,9 @@ from attrs import frozen
 
 from sourceflow import redact
 from sourceflow.errors import SourceflowError
+from sourceflow_shopify import SHOP_PATTERN as SHOP_PATTERN
 from sourceflow_shopify.signing import query_is_authentic
 
-SHOP_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-]*\.myshopify\.com$")
 MAX_AGE_SECONDS = 300  # a redirect older than this (or this far in the future) is refused
 
 

@@ -19,25 +19,30 @@ What ``connect`` takes (``--param KEY=VALUE``), and where each value lives:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import sourceflow
-from sourceflow import redact
 from sourceflow.errors import SourceflowError
-from sourceflow.hooktypes import Delivery, Endpoint, Source, SourceParams, Verdict
-from sourceflow.model import (
+from sourceflow.hooktypes import (
     PROVIDER_STREAMING,
     ConnectionSpec,
-    Flow,
-    MappingRule,
+    Delivery,
+    Endpoint,
+    Source,
+    SourceParams,
     SourceSpec,
+    Verdict,
     generic_streaming_flow_spec,
 )
-from sourceflow_shopify.admin import DEFAULT_API_VERSION, AdminClient
-from sourceflow_shopify.oauth import SHOP_PATTERN, check_shop
-from sourceflow_shopify.signing import webhook_is_authentic
-from sourceflow_shopify.tokens import access_token
+from sourceflow_shopify import SHOP_PATTERN
+
+# Loading the plugin builds its Source only: the Admin API client (httpx), OAuth, signatures,
+# the token file and the resource models are imported by the hooks that use them, so listing
+# the plugins does not pay for them.
+if TYPE_CHECKING:
+    from sourceflow.model import Flow, MappingRule
+    from sourceflow_shopify.admin import AdminClient
 
 CONNECTION_SPEC_ID = "e77fd9d2-22a8-11ed-861d-0242ac120002"
 FLOW_HEADER = "x-adobe-flow-id"
@@ -125,6 +130,9 @@ def sourceflow_source_params(
     source: Source, object: str | None, credentials: Mapping[str, Any]
 ) -> SourceParams:
     """``data.format: json``; params ``shop`` and ``clientSecret`` when given (see the module)."""
+    from sourceflow import redact
+    from sourceflow_shopify.oauth import check_shop
+
     _check_params(credentials)
     topics_of(object, credentials)
     params: dict[str, Any] = {}
@@ -137,6 +145,8 @@ def sourceflow_source_params(
 
 
 def _order_rules(t: str) -> list[MappingRule]:
+    from sourceflow.model import MappingRule
+
     return [
         MappingRule.in_tenant("id", "shopify.order.id", t, identity=True),
         MappingRule.in_tenant("name", "shopify.order.name", t),
@@ -166,6 +176,8 @@ def _order_rules(t: str) -> list[MappingRule]:
 
 
 def _customer_rules(t: str) -> list[MappingRule]:
+    from sourceflow.model import MappingRule
+
     return [
         MappingRule.in_tenant("id", "shopify.customer.id", t, identity=True),
         MappingRule.in_tenant("email", "shopify.customer.email", t),
@@ -187,6 +199,8 @@ def _customer_rules(t: str) -> list[MappingRule]:
 
 
 def _product_rules(t: str) -> list[MappingRule]:
+    from sourceflow.model import MappingRule
+
     return [
         MappingRule.in_tenant("id", "shopify.product.id", t, identity=True),
         MappingRule.in_tenant("title", "shopify.product.title", t),
@@ -236,6 +250,9 @@ def delivery_url(endpoint: Endpoint) -> str:
 
 
 def _admin(recorded: Mapping[str, Any], credentials: Mapping[str, Any] | None) -> AdminClient:
+    from sourceflow_shopify.admin import DEFAULT_API_VERSION, AdminClient
+    from sourceflow_shopify.tokens import access_token
+
     shop = str(recorded["shop"])
     return AdminClient(
         shop,
@@ -250,6 +267,9 @@ def sourceflow_endpoint(
     source: Source, flow: Flow, endpoint: Endpoint, credentials: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Subscribe the topics to the flow's inlet (when a shop is given); what was created."""
+    from sourceflow_shopify.admin import DEFAULT_API_VERSION
+    from sourceflow_shopify.oauth import check_shop
+
     _check_params(credentials)
     url = delivery_url(endpoint)
     topics = topics_of(endpoint.object, credentials)
@@ -313,6 +333,8 @@ def sourceflow_remove_endpoint(
 def sourceflow_verify_delivery(source: Source, request: Delivery) -> Verdict:
     """Check ``X-Shopify-Hmac-Sha256`` against the raw body with the app's client secret;
     name the delivery by ``X-Shopify-Webhook-Id`` (else ``X-Shopify-Event-Id``)."""
+    from sourceflow_shopify.signing import webhook_is_authentic
+
     delivery_id = request.headers.get("x-shopify-webhook-id") or request.headers.get(
         "x-shopify-event-id"
     )

@@ -8,31 +8,37 @@ the flow's mapping.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 import sourceflow
-from sourceflow import model
 from sourceflow.errors import SourceflowError
 from sourceflow.hooktypes import (
+    DATA_LAKE_SPEC_ID,
+    AuthSpec,
+    ConnectionSpec,
     Delivery,
     ExploreRequest,
     ExploreResult,
+    ExploreSpec,
+    FlowSpec,
     ReadResult,
     Source,
     SourceParams,
+    SourceSpec,
     Verdict,
 )
-from sourceflow.model import Auth, AuthSpec, Connection, ConnectionSpec, FlowSpec, MappingRule
-from sourceflow_stripe import oauth, reader, sample, webhooks
-from sourceflow_stripe.api import StripeAPI, StripeError
-from sourceflow_stripe.mappings import default_rules
-from sourceflow_stripe.ratelimit import budget_for, pacer_for
-from sourceflow_stripe.schema import infer
+from sourceflow_stripe import reader
+
+# Loading the plugin builds its Source only: the API client (httpx, tenacity), the sample data
+# (Starlette), OAuth, webhooks, mappings and the resource models are imported by the hooks that
+# use them, so listing the plugins does not pay for them.
+if TYPE_CHECKING:
+    import httpx
+
+    from sourceflow.model import Auth, Connection, MappingRule
+    from sourceflow_stripe.api import StripeAPI
 
 CONNECTION_SPEC_ID = "cc2c31d6-7b8c-4581-b49f-5c8698aa3ab3"
 FLOW_SPEC_ID = "6499120c-0b15-42dc-936e-847ea3c24d72"
@@ -117,7 +123,7 @@ SOURCE = Source(
             AuthSpec(name=AUTH_SPEC_NAME, type="OAuth2RefreshCode", spec=AUTH_SCHEMA),
             AuthSpec(name=OAUTH_SPEC_NAME, type="OAuth2AuthorizationCode", spec=OAUTH_SCHEMA),
         ],
-        source_spec=model.SourceSpec(
+        source_spec=SourceSpec(
             name="Stripe",
             type="RestSource",
             spec={
@@ -133,7 +139,7 @@ SOURCE = Source(
                 "required": ["resourcePath"],
             },
         ),
-        explore_spec=model.ExploreSpec(name="Resource", type="rest"),
+        explore_spec=ExploreSpec(name="Resource", type="rest"),
         attributes={"category": "payments", "isSource": True, "connectorName": "Stripe"},
     ),
     flow_specs=(
@@ -142,7 +148,7 @@ SOURCE = Source(
             name="GenericRestToAEP",
             provider_id=PROVIDER_BATCH,
             source_connection_spec_ids=[CONNECTION_SPEC_ID],
-            target_connection_spec_ids=[model.DATA_LAKE_SPEC_ID],
+            target_connection_spec_ids=[DATA_LAKE_SPEC_ID],
             transformations=[{"name": "Mapping"}],
         ),
     ),
@@ -157,6 +163,8 @@ _http_lock = threading.Lock()
 def _shared_http() -> httpx.Client:
     # One connection pool for every read of the process: runs of several flows share it.
     global _http
+    import httpx
+
     with _http_lock:
         if _http is None:
             _http = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=32))
@@ -179,6 +187,9 @@ def check_key(key: str) -> None:
 
 def api_for(params: Mapping[str, Any]) -> StripeAPI:
     """A client for a connection's ``auth.params``: its key, base URL and budget."""
+    from sourceflow_stripe.api import StripeAPI
+    from sourceflow_stripe.ratelimit import budget_for, pacer_for
+
     key = params.get("accessToken")
     if not isinstance(key, str) or not key:
         raise SourceflowError(
@@ -223,6 +234,10 @@ def sourceflow_authenticate(source: Source, credentials: Mapping[str, Any]) -> A
     access token. The check is one ``GET /v1/balance``: a refused key fails here, with Stripe's
     reason; a restricted key without balance access (403) still authenticates.
     """
+    from sourceflow.model import Auth
+    from sourceflow_stripe import oauth
+    from sourceflow_stripe.api import StripeError
+
     params = dict(credentials)
     if "clientSecret" in params:
         answer = oauth.token(
@@ -250,6 +265,9 @@ def sourceflow_explore(
     source: Source, connection: Connection, request: ExploreRequest
 ) -> ExploreResult:
     """The six resource paths, or one path's structure inferred from its newest objects."""
+    from sourceflow_stripe import sample
+    from sourceflow_stripe.schema import infer
+
     if request.object_type != "rest":
         raise SourceflowError(f"objectType: must be rest for Stripe (got {request.object_type!r})")
     for name, value in (("object", request.object), ("fileType", request.file_type)):
@@ -304,6 +322,8 @@ def sourceflow_mapping_defaults(
     source: Source, object: str | None, tenant: str
 ) -> list[MappingRule] | None:
     """The default rules of the resource path (see :mod:`sourceflow_stripe.mappings`)."""
+    from sourceflow_stripe.mappings import default_rules
+
     if object is None:
         return None
     return default_rules(_resource(object, "object"), tenant)
@@ -322,6 +342,10 @@ def sourceflow_read(
 def sourceflow_verify_delivery(source: Source, request: Delivery) -> Verdict:
     """A Stripe event delivery is authentic when ``Stripe-Signature`` checks out against the
     ``webhookSecret``; the event id names the delivery, so a redelivery is stored once."""
+    import json
+
+    from sourceflow_stripe import webhooks
+
     secret = request.config.get("webhookSecret")
     if not isinstance(secret, str) or not secret:
         return Verdict(

@@ -14,10 +14,13 @@ are not read again: the cursor follows creation, as Stripe's ``created`` filter 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sourceflow.hooktypes import ReadResult
-from sourceflow_stripe.api import StripeAPI
+
+# The plugin reads RESOURCES when it is loaded; the client (httpx, tenacity) is the caller's.
+if TYPE_CHECKING:
+    from sourceflow_stripe.api import StripeAPI
 
 RESOURCES = (
     "charges",

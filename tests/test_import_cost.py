@@ -1,0 +1,83 @@
+"""Start-up stays light: ``sourceflow plugins`` imports neither the HTTP stack nor the models.
+
+Checked by which modules a fresh interpreter ends up with, never by timing (timings belong to
+``tests/bench/bench_startup.py``). Each of these modules costs milliseconds to import, and each
+was once imported at start-up by a plugin module or by the hook specs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = (
+    "httpx",
+    "starlette",
+    "tenacity",
+    "structlog",
+    "cattrs",
+    "sourceflow.model",
+    "sourceflow.wire",
+    "sourceflow.client",
+    "sourceflow.platform",
+)
+
+
+def imported_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds once ``code`` has run (its stdout is dropped)."""
+    probe = (
+        "import contextlib, io, json, sys\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        + "".join(f"    {line}\n" for line in code.splitlines())
+        + "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def test_the_hook_specs_import_no_records_and_no_models():
+    found = imported_after("import sourceflow.hookspecs")
+    assert not found & {*HEAVY, "sourceflow.hooktypes"}
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from sourceflow import plugins\nregistry = plugins.load()",
+        "from sourceflow.cli import main\nassert main(['plugins']) == 0",
+    ],
+    ids=["load", "cli"],
+)
+def test_loading_the_installed_plugins_imports_nothing_heavy(code):
+    found = imported_after(code)
+    # The plugins were loaded through their entry points, not skipped.
+    assert {"sourceflow_http.plugin", "sourceflow_stripe.plugin"} <= found
+    assert not found & set(HEAVY)
+
+
+def test_the_specs_kept_with_source_are_still_models():
+    # They moved to sourceflow.hooktypes for start-up's sake; for everyone else nothing changed.
+    from sourceflow import hooktypes, model, wire
+
+    assert model.ConnectionSpec is hooktypes.ConnectionSpec
+    spec = model.ConnectionSpec(
+        id="x",
+        name="n",
+        provider_id="p",
+        auth_spec=[model.AuthSpec(name="a", type="t", spec={"k": 1})],
+        explore_spec=model.ExploreSpec(request_spec={}),
+    )
+    assert wire.to_json(spec) == {
+        "id": "x",
+        "name": "n",
+        "providerId": "p",
+        "version": "1.0",
+        "authSpec": [{"name": "a", "type": "t", "spec": {"k": 1}}],
+        "exploreSpec": {"requestSpec": {}},
+    }
+    assert wire.from_json(wire.to_json(spec), model.ConnectionSpec) == spec
