@@ -243,6 +243,11 @@ def measured(server: Server, run: Any, profile: Path | None = None) -> dict[str,
         (server.cpu_seconds() - cpu0) / (time.perf_counter() - t0), 2
     )
     commits1 = server.commits()
+    # Stored but not yet mapped when the phase ends: a worker falling behind shows here.
+    result["unmapped_at_end"] = int(commits1["unmapped"])
+    stored = commits1["last_seq"] - commits0["last_seq"]  # seq grows by one per message
+    mapped = stored - (commits1["unmapped"] - commits0["unmapped"])
+    result["mapped_per_s"] = round(mapped / (time.perf_counter() - t0))
     result["gc_share"] = round(
         (commits1["gc_seconds"] - commits0["gc_seconds"]) / (time.perf_counter() - t0), 3
     )
@@ -254,6 +259,23 @@ def measured(server: Server, run: Any, profile: Path | None = None) -> dict[str,
     if spy is not None:
         result["profile"] = spy.finish()
     return result
+
+
+def drain(server: Server, timeout: float = 300.0) -> dict[str, Any]:
+    """How fast the ingest worker maps what a phase left unmapped, with no load arriving."""
+    backlog = int(server.commits()["unmapped"])
+    started = time.perf_counter()
+    left = backlog
+    while left and time.perf_counter() - started < timeout:
+        time.sleep(0.1)
+        left = int(server.commits()["unmapped"])
+    seconds = time.perf_counter() - started
+    return {
+        "backlog": backlog,
+        "seconds": round(seconds, 2),
+        "mapped_per_s": round((backlog - left) / seconds) if backlog else None,
+        "left": left,
+    }
 
 
 class Profiler:
@@ -368,6 +390,7 @@ def one_setting(
                 ),
             )
             res["messages_per_s"] = res["requests_per_s"] * size
+            res["drain"] = drain(server)
             batches[str(size)] = res
         profiles = {}
         if profile is not None:  # phases of their own: sampling slows the server down
@@ -459,6 +482,8 @@ def _report(result: dict[str, Any]) -> None:
                 "-",
                 "-",
                 "-",
+                "-",
+                "-",
             ]
         )
     for s in result["settings"]:
@@ -482,6 +507,8 @@ def _report(result: dict[str, Any]) -> None:
                     r["server_cpu_share"],
                     r.get("writes_per_transaction", "-"),
                     f"{r['gc_share']:.1%}",
+                    r["mapped_per_s"],
+                    r["unmapped_at_end"],
                     r["errors"],
                 ]
             )
@@ -489,7 +516,7 @@ def _report(result: dict[str, Any]) -> None:
         rows,
         [
             *("what", "load", "req/s", "p50 ms", "p99 ms", "server CPU"),
-            *("writes/commit", "GC", "errors"),
+            *("writes/commit", "GC", "mapped/s", "unmapped", "errors"),
         ],
     )
     print()
@@ -500,6 +527,15 @@ def _report(result: dict[str, Any]) -> None:
             f"connect lifecycle: {c['http_calls']} HTTP calls, median {c['wall_ms_median']:.0f} ms "
             f"over {c['runs']} runs; {s['messages_stored']:,} messages stored"
         )
+    for s in result["settings"]:
+        for size, b in s["batch"].items():
+            d = b["drain"]
+            if d["backlog"]:
+                print(
+                    f"[{s['durability']}] after the batches of {size}: {d['backlog']:,} messages "
+                    f"left to map, mapped in {d['seconds']} s ({d['mapped_per_s']:,}/s, "
+                    f"no load arriving; {d['left']:,} left)"
+                )
     for s in result["settings"]:
         for phase, prof in s["profiles"].items():
             threads = ", ".join(f"{t} {v:.0%}" for t, v in prof["threads"].items())

@@ -5,7 +5,8 @@ settings of ``sourceflow platform serve``. ``POST /bench/noop`` reads the body a
 fixed JSON object through the same stack as the inlet (uvicorn, Starlette, the request-id
 middleware, a coroutine handler on the event loop), but stores nothing: it is the ceiling the
 inlet is compared with. ``GET /bench/stats`` answers the inlet's commit counts (transactions
-and writes) and the seconds the garbage collector has run. Neither exists in the product.
+and writes), the seconds the garbage collector has run, and how many stored messages the
+ingest worker has yet to map. Neither exists in the product.
 
 Environment: ``BENCH_DATA_DIR`` (the platform's data folder), ``BENCH_DURABILITY``
 (``full``, the default, or ``normal``).
@@ -20,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.responses import Response
 
@@ -49,12 +51,19 @@ class _GcClock:
 
 def _stats(app: Starlette, clock: _GcClock) -> Callable[[Call], Awaitable[Response]]:
     async def stats(call: Call) -> Response:
-        commits = app.state.platform.commits
+        platform = app.state.platform
+        commits = platform.commits
+        last = await anyio.to_thread.run_sync(
+            platform.store.row, "SELECT coalesce(max(seq), 0) AS seq FROM messages"
+        )
+        mark = await anyio.to_thread.run_sync(platform.ingest.mark)
         return answer(
             {
                 "transactions": commits.transactions,
                 "writes": commits.writes,
                 "gc_seconds": clock.seconds,
+                "unmapped": last["seq"] - mark,
+                "last_seq": last["seq"],
             }
         )
 
