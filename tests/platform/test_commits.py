@@ -130,3 +130,27 @@ def test_stop_commits_what_is_queued_then_refuses(store: Store) -> None:
 
     with pytest.raises(RuntimeError, match="not running"):
         asyncio.run(late())
+
+
+# The committer dying of the simulated bug is the point of this test.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dead_commit_thread_answers_and_refuses_instead_of_hanging(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commits = GroupCommit(store)
+
+    def bug(group: list[object]) -> None:
+        raise RuntimeError("a bug in the committer")
+
+    monkeypatch.setattr(commits, "_commit", bug)
+    commits.start()
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="commit thread stopped"):
+            await asyncio.wait_for(commits.write(insert(1)), 10)
+        with pytest.raises(RuntimeError, match="not running"):
+            await commits.write(insert(2))
+
+    asyncio.run(main())
+    commits.stop()
+    assert notes(store) == []

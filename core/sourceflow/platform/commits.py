@@ -87,7 +87,7 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         pending = _Pending(write, loop.create_future(), loop)
         with self._ready:
-            if self._thread is None or self._stopping:
+            if self._thread is None or self._stopping or not self._thread.is_alive():
                 raise RuntimeError("the platform is not running: its commit thread is stopped")
             self._queue.append(pending)
             self._ready.notify()
@@ -95,15 +95,28 @@ class GroupCommit:
         return result
 
     def _run(self) -> None:
-        while True:
+        group: list[_Pending] = []
+        try:
+            while True:
+                with self._ready:
+                    while not self._queue and not self._stopping:
+                        self._ready.wait()
+                    if not self._queue:
+                        return
+                    group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+                self._commit(group)
+                self._answer(group)
+                group = []
+        finally:
+            # Were this thread to die of a bug, nobody may be left waiting: what was committed
+            # is answered as committed, the rest with an error (their senders retry).
             with self._ready:
-                while not self._queue and not self._stopping:
-                    self._ready.wait()
-                if not self._queue:
-                    return
-                group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-            self._commit(group)
-            self._answer(group)
+                self._stopping = True
+                stranded, self._queue = group + self._queue, []
+            for pending in stranded:
+                if not pending.ok:
+                    pending.value = RuntimeError("the commit thread stopped")
+            self._answer(stranded)
 
     def _commit(self, group: list[_Pending]) -> None:
         try:
