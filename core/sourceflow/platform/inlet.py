@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 SERVICE = "DCS"
 FLOW_HEADER = "x-adobe-flow-id"
 
+Stored = tuple[str, str, str, int, str | None, bytes]
+"""A message row: xaction id, inlet id, flow id, received ms, delivery id, body."""
+
 _node = secrets.randbelow(10_000)
 _counter = itertools.count(1)
 
@@ -93,7 +96,7 @@ class Inlet:
             if earlier is not None:
                 return earlier  # a repeated delivery: its first receipt
             xaction = _xaction(now)
-            self._insert(db, inlet, flow_id, xaction, now, delivery_id, call.body)
+            self._insert(db, [(xaction, inlet.inlet_id, flow_id, now, delivery_id, call.body)])
             return xaction, now
 
         xaction, received = await self.p.commits.write(store)
@@ -117,7 +120,7 @@ class Inlet:
         received = int(time.time() * 1000)
         batch_id = _xaction(received)
         results: list[BatchItemResult] = []
-        good: list[tuple[str, str, str, int, bytes]] = []
+        good: list[Stored] = []
         for i, message in enumerate(messages):
             if not isinstance(message, dict):
                 results.append(
@@ -135,18 +138,11 @@ class Inlet:
                 )
                 continue
             xaction = f"{batch_id}:{i}"
-            good.append((xaction, inlet.inlet_id, flow_id, received, jsonbytes.dumps(message)))
+            body = jsonbytes.dumps(message)
+            good.append((xaction, inlet.inlet_id, flow_id, received, None, body))
             results.append(BatchItemResult(xaction_id=xaction))
         if good:
-
-            def store(db: sqlite3.Connection) -> None:
-                db.executemany(
-                    "INSERT INTO messages (xaction_id, inlet_id, flow_id, received_ms, body) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    good,
-                )
-
-            await self.p.commits.write(store)
+            await self.p.commits.write(lambda db: self._insert(db, good))
         receipt = BatchReceipt(
             inlet_id=inlet.inlet_id, batch_id=batch_id, received_time_ms=received, responses=results
         )
@@ -250,20 +246,11 @@ class Inlet:
         ).fetchone()
         return None if row is None else (row["xaction_id"], row["received_ms"])
 
-    def _insert(
-        self,
-        db: sqlite3.Connection,
-        inlet: InletInfo,
-        flow_id: str,
-        xaction: str,
-        received: int,
-        delivery_id: str | None,
-        body: bytes,
-    ) -> None:
-        db.execute(
+    def _insert(self, db: sqlite3.Connection, messages: list[Stored]) -> None:
+        db.executemany(
             "INSERT INTO messages (xaction_id, inlet_id, flow_id, received_ms, delivery_id, body) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (xaction, inlet.inlet_id, flow_id, received, delivery_id, body),
+            messages,
         )
 
 
