@@ -147,6 +147,31 @@ def test_per_source_hooks_reach_only_the_owning_plugin():
     assert not registry.implements("sourceflow_explore", registry.source("a"))
 
 
+def test_routes_stay_right_as_plugins_come_and_go():
+    # Calls are routed through a cache: a plugin registered or dropped after a call must
+    # still be seen, or no longer be reached.
+    registry = plugins.load(allow=[])
+    a = Provider("a", "aaaaaaaa-0000-0000-0000-000000000000")
+    registry.register(a, "plugin-a")
+    registry.call("sourceflow_authenticate", registry.source("a"), credentials={})
+    b = Provider("b", "bbbbbbbb-0000-0000-0000-000000000000")
+    registry.register(b, "plugin-b")  # not in the set a's cached route leaves out
+    registry.call("sourceflow_authenticate", registry.source("a"), credentials={})
+    assert (a.calls, b.calls) == (["a", "a"], [])
+    assert registry.implements("sourceflow_authenticate", registry.source("a"))
+
+    class SourceOnly:
+        @sourceflow.hookimpl
+        def sourceflow_sources(self):
+            return [a.source]
+
+    registry.unregister("plugin-a")
+    registry.register(SourceOnly(), "plugin-a")  # the same name, without authenticate
+    assert not registry.implements("sourceflow_authenticate", registry.source("a"))
+    assert registry.call("sourceflow_authenticate", registry.source("a"), credentials={}) is None
+    assert (a.calls, b.calls) == (["a", "a"], [])
+
+
 def test_unknown_source_names_the_installed_ones():
     registry = plugins.load(allow=["sourceflow-http"])
     with pytest.raises(UnknownSource) as caught:

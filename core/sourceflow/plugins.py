@@ -53,6 +53,9 @@ class Registry:
     failures: list[LoadFailure] = field(factory=list)
     _versions: dict[str, str | None] = field(factory=dict)
     _sources: dict[str, tuple[Source, str]] = field(factory=dict)
+    # Per (hook, owner): the owner-only hook caller, and whether the owner implements the
+    # hook. The inlet asks both for every delivery; registering or dropping a plugin clears it.
+    _routes: dict[tuple[str, str], tuple[Any, bool]] = field(factory=dict)
 
     # --- loading ------------------------------------------------------------------------------
 
@@ -85,6 +88,7 @@ class Registry:
         is reported in :attr:`failures` and not registered. A source claimed by two plugins
         raises :class:`PluginError` naming both.
         """
+        self._routes.clear()
         try:
             self.pm.register(plugin, name)
             self.pm.check_pending()
@@ -112,6 +116,7 @@ class Registry:
         self._sources = {k: v for k, v in self._sources.items() if v[1] != name}
 
     def _drop(self, plugin: object) -> None:
+        self._routes.clear()
         if self.pm.is_registered(plugin):
             self.pm.unregister(plugin)
 
@@ -179,15 +184,26 @@ class Registry:
 
         :return: that plugin's answer, or None when it does not implement the hook.
         """
-        owner = self.pm.get_plugin(self.owner(source))
-        others = [p for p in self.pm.get_plugins() if p is not owner]
-        caller = self.pm.subset_hook_caller(hook, remove_plugins=others)
+        caller, _ = self._route(hook, source)
         return caller(source=source, **kwargs)
 
     def implements(self, hook: str, source: Source) -> bool:
         """Whether the plugin providing ``source`` implements ``hook``."""
-        owner = self.pm.get_plugin(self.owner(source))
-        return any(impl.plugin is owner for impl in getattr(self.pm.hook, hook).get_hookimpls())
+        return self._route(hook, source)[1]
+
+    def _route(self, hook: str, source: Source) -> tuple[Any, bool]:
+        name = self.owner(source)
+        route = self._routes.get((hook, name))
+        if route is None:
+            owner = self.pm.get_plugin(name)
+            others = [p for p in self.pm.get_plugins() if p is not owner]
+            impls = getattr(self.pm.hook, hook).get_hookimpls()
+            route = (
+                self.pm.subset_hook_caller(hook, remove_plugins=others),
+                any(impl.plugin is owner for impl in impls),
+            )
+            self._routes[(hook, name)] = route
+        return route
 
     def notify(self, event: str, step: Step, **kwargs: Any) -> None:
         """Call an observer hook (``before_step``, ``after_step``, ``on_step_error``).

@@ -36,8 +36,6 @@ class InletInfo:
     flows: tuple[str, ...]
     source: Source | None
     configs: dict[str, JSON]
-    verified: bool = False
-    """Whether the source's plugin implements ``sourceflow_verify_delivery``."""
 
 
 @frozen
@@ -161,7 +159,6 @@ class Directory:
             first = self._first_source_connection(owner, scope)
             spec_id = first["connectionSpec"]["id"] if first else ""
             required = (owner.get("options") or {}).get("authenticationRequired")
-        source = self.specs.source(spec_id)
         return InletInfo(
             inlet_id=inlet_id,
             scope=scope,
@@ -169,10 +166,8 @@ class Directory:
             owner_id=row["owner_id"],
             authentication_required=required is True,
             flows=tuple(f["id"] for f in flows),
-            source=source,
+            source=self.specs.source(spec_id),
             configs={f["id"]: self._config(f, scope) for f in flows},
-            verified=source is not None
-            and self.specs.registry.implements("sourceflow_verify_delivery", source),
         )
 
     def _first_source_connection(self, flow: dict[str, Any], scope: Scope) -> JSON | None:

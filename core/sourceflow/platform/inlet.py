@@ -203,7 +203,7 @@ class Inlet:
     def _verify(self, inlet: InletInfo, flow_id: str | None, call: Call) -> str | None:
         source = inlet.source
         registry = self.p.registry
-        if source is None or not inlet.verified:
+        if source is None or not registry.implements("sourceflow_verify_delivery", source):
             return None
         delivery = Delivery(
             inlet_id=inlet.inlet_id,
