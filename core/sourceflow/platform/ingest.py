@@ -35,7 +35,7 @@ Compiled = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 # NamedTuples, not attrs classes: the worker makes two per message, and a frozen attrs
-# instance costs several times more to build.
+# instance costs half as much again to build (about 830 ns against 550 ns here).
 class Outcome(NamedTuple):
     """What became of one message: a row for a dataset, or an error."""
 

@@ -3,8 +3,8 @@
 Handlers are functions of a :class:`Call` that raise :class:`~.problems.Refused` for any
 error answer and return a Starlette response. A plain function runs in a worker thread (SQLite
 calls and commits never block the event loop). A coroutine function runs on the event loop
-itself and must not block: the inlet is one, because the worker-thread hop would cost more than
-its whole work, and its one wait, the commit, is awaited (:mod:`~.commits`). The ASGI side
+itself and must not block: the inlet is one, so that its requests skip the hop to a worker
+thread and back, and its one wait, the commit, is awaited (:mod:`~.commits`). The ASGI side
 reads the body with a size limit, without buffering more than the limit.
 """
 
