@@ -20,6 +20,8 @@ from sourceflow.model import JSON
 from sourceflow.platform.specs import Specs
 from sourceflow.platform.store import Scope, Store
 
+_UNKNOWN: Any = object()
+
 # Set by the platform in answers; never part of what a caller stores.
 INLET_KEYS = ("inletUrl", "inletId")
 
@@ -120,9 +122,11 @@ class Directory:
     def cached_inlet(self, inlet_id: str) -> tuple[bool, InletInfo | None]:
         """``(True, inlet(inlet_id))`` when that answer is cached, else ``(False, None)``;
         never reads the store or waits for a lock, so the event loop may ask."""
-        if self._generation != self.store.generation or inlet_id not in self._inlets:
+        if self._generation != self.store.generation:
             return False, None
-        return True, self._inlets.get(inlet_id)
+        # One lookup: another thread may clear the cache between a membership test and a get.
+        found = self._inlets.get(inlet_id, _UNKNOWN)
+        return (False, None) if found is _UNKNOWN else (True, found)
 
     def plan(self, flow_id: str) -> FlowPlan | None:
         """Where a flow's records go, or None when the flow no longer exists."""
