@@ -8,6 +8,10 @@ Plugins implement the hook specs in :mod:`sourceflow.hookspecs` with :data:`hook
     def sourceflow_sources():
         return [sourceflow.Source(name="acme", ...)]
 
+**The package root is the plugin author's API**: a plugin and its tests import only
+``sourceflow`` (these names) and :mod:`sourceflow.testing`. Everything else is the core's own
+and may change without notice. ``docs/authoring.md`` lists each name and what it is for.
+
 Only what a plugin needs is imported eagerly, so ``sourceflow plugins`` starts fast; the rest
 of the public API is imported on first use.
 """
@@ -24,6 +28,13 @@ hookimpl = pluggy.HookimplMarker("sourceflow")
 """Marker for hook implementations: ``@sourceflow.hookimpl``."""
 
 _LAZY = {
+    "PROVIDER_STREAMING": "sourceflow.hooktypes",
+    "AuthSpec": "sourceflow.hooktypes",
+    "ConnectionSpec": "sourceflow.hooktypes",
+    "ExploreSpec": "sourceflow.hooktypes",
+    "FlowSpec": "sourceflow.hooktypes",
+    "SourceSpec": "sourceflow.hooktypes",
+    "generic_streaming_flow_spec": "sourceflow.hooktypes",
     "Source": "sourceflow.hooktypes",
     "ExploreRequest": "sourceflow.hooktypes",
     "ExploreResult": "sourceflow.hooktypes",
@@ -34,38 +45,68 @@ _LAZY = {
     "Verdict": "sourceflow.hooktypes",
     "Step": "sourceflow.hooktypes",
     "SourceflowError": "sourceflow.errors",
+    "ConfigError": "sourceflow.errors",
+    "Auth": "sourceflow.model",
+    "Connection": "sourceflow.model",
+    "Flow": "sourceflow.model",
+    "MappingRule": "sourceflow.model",
     "model": "sourceflow.model",
+    "redact": "sourceflow.redact",
+    "http": "sourceflow.http",
 }
+_MODULES = frozenset({"model", "redact", "http"})
 
 if TYPE_CHECKING:
-    from sourceflow import model
-    from sourceflow.errors import SourceflowError
+    from sourceflow import http, model, redact
+    from sourceflow.errors import ConfigError, SourceflowError
     from sourceflow.hooktypes import (
+        PROVIDER_STREAMING,
+        AuthSpec,
+        ConnectionSpec,
         Delivery,
         Endpoint,
         ExploreRequest,
         ExploreResult,
+        ExploreSpec,
+        FlowSpec,
         ReadResult,
         Source,
         SourceParams,
+        SourceSpec,
         Step,
         Verdict,
+        generic_streaming_flow_spec,
     )
+    from sourceflow.model import Auth, Connection, Flow, MappingRule
 
 __all__ = [
+    "PROVIDER_STREAMING",
+    "Auth",
+    "AuthSpec",
+    "ConfigError",
+    "Connection",
+    "ConnectionSpec",
     "Delivery",
     "Endpoint",
     "ExploreRequest",
     "ExploreResult",
+    "ExploreSpec",
+    "Flow",
+    "FlowSpec",
+    "MappingRule",
     "ReadResult",
     "Source",
     "SourceParams",
+    "SourceSpec",
     "SourceflowError",
     "Step",
     "Verdict",
     "__version__",
+    "generic_streaming_flow_spec",
     "hookimpl",
+    "http",
     "model",
+    "redact",
 ]
 
 
@@ -75,4 +116,4 @@ def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'sourceflow' has no attribute {name!r}")
     module = importlib.import_module(_LAZY[name])
-    return module if name == "model" else getattr(module, name)
+    return module if name in _MODULES else getattr(module, name)

@@ -62,11 +62,15 @@ class RetryPolicy:
         method: str,
         idempotent: bool | None = None,
         before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
+        should_retry: Callable[[httpx.Response], bool | None] | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> tenacity.Retrying:
         """A tenacity controller for one request with ``method``.
 
         ``idempotent`` overrides what the method implies, for a POST that is safe to repeat
-        (an IMS token request creates nothing).
+        (an IMS token request creates nothing). ``should_retry`` lets a provider's own signal
+        decide for an answer (``Stripe-Should-Retry``, a GraphQL ``THROTTLED`` error in a 200):
+        True retries it, False never does, None leaves it to the status rules.
 
         Attempts return an :class:`httpx.Response` (any status) or raise an
         :class:`httpx.TransportError`. When retrying stops, the last response is returned or
@@ -84,15 +88,21 @@ class RetryPolicy:
             asked = retry_after(_response(state))
             return asked if asked is not None else float(backoff(state))
 
+        def retry_answer(response: httpx.Response) -> bool:
+            verdict = should_retry(response) if should_retry is not None else None
+            if verdict is not None:
+                return verdict
+            return retryable_status(response.status_code, safe)
+
         return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts)
             | tenacity.stop_before_delay(self.total_seconds),
             wait=wait,
             retry=tenacity.retry_if_exception(lambda e: retryable_error(e, safe))
-            | tenacity.retry_if_result(lambda r: retryable_status(r.status_code, safe)),
+            | tenacity.retry_if_result(retry_answer),
             before_sleep=before_sleep,
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
-            sleep=time.sleep,
+            sleep=sleep or time.sleep,
         )
 
 
