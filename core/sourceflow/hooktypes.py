@@ -123,6 +123,11 @@ class Source:
         from the default one (HTTP API: ``c1a19761-…``).
     :param target_format: the target connection's ``data.format``: ``"parquet_xdm"`` (HTTP
         API, Stripe) or ``"json"`` (Adobe's pages for generic streaming sources: Chatlio).
+    :param delivery_secret: the connection param holding the secret that signs deliveries
+        (Shopify: ``clientSecret``), for a source whose ``sourceflow_verify_delivery`` checks
+        signatures. Such a source **fails closed**: its inlet refuses every delivery to a flow
+        that has no value for it, and ``connect`` refuses to create such a flow unless told
+        ``--insecure-allow-unsigned``. None for a source whose deliveries carry no signature.
     """
 
     name: str
@@ -135,6 +140,7 @@ class Source:
     mapping_flow_spec: str | None = None
     target_format: str = "parquet_xdm"
     description: str = ""
+    delivery_secret: str | None = None
 
     @property
     def id(self) -> str:

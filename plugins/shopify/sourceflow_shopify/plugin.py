@@ -78,6 +78,7 @@ SOURCE = Source(
     flow_specs=(generic_streaming_flow_spec(CONNECTION_SPEC_ID),),
     mode="streaming",
     inlet_on="flow",
+    delivery_secret="clientSecret",
     needs_base_connection=False,
     # The generic streaming tutorial's target connection (the same flow spec as Chatlio's).
     target_format="json",
