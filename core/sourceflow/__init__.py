@@ -53,11 +53,12 @@ _LAZY = {
     "model": "sourceflow.model",
     "redact": "sourceflow.redact",
     "http": "sourceflow.http",
+    "signatures": "sourceflow.signatures",
 }
-_MODULES = frozenset({"model", "redact", "http"})
+_MODULES = frozenset({"model", "redact", "http", "signatures"})
 
 if TYPE_CHECKING:
-    from sourceflow import http, model, redact
+    from sourceflow import http, model, redact, signatures
     from sourceflow.errors import ConfigError, SourceflowError
     from sourceflow.hooktypes import (
         PROVIDER_STREAMING,
@@ -107,6 +108,7 @@ __all__ = [
     "http",
     "model",
     "redact",
+    "signatures",
 ]
 
 

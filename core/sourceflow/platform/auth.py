@@ -13,7 +13,6 @@ and an organization that is not the token's 403 ``403027``. ``x-sandbox-name`` d
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import time
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from urllib.parse import parse_qsl
 
 from attrs import frozen
 
-from sourceflow import redact
+from sourceflow import redact, signatures
 from sourceflow.platform import problems
 from sourceflow.platform.store import Scope, Store
 
@@ -86,7 +85,7 @@ class Tokens:
             raise problems.ims(400, "invalid_request", f"{' and '.join(missing)} required")
         # The caller's secret is not registered for redaction: a wrong guess such as
         # "connection" would otherwise be masked in every later answer.
-        if client_id != self.client_id or not hmac.compare_digest(secret, self._secret):
+        if client_id != self.client_id or not signatures.same(secret, self._secret):
             raise problems.ims(401, "invalid_client", "invalid client_id or client_secret")
         token = secrets.token_urlsafe(48)
         redact.register(token)

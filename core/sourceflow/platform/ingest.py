@@ -226,7 +226,7 @@ class IngestWorker:
         if plan is None:
             return _failed("INGEST-404", f"flow {flow_id} no longer exists")
         try:
-            record = jsonbytes.loads(body)
+            record = jsonbytes.loads_stored(body)
         except ValueError as exc:
             return _failed("INGEST-400", f"the message is not JSON: {exc}")
         return self.transform(plan, record)

@@ -96,7 +96,8 @@ class Call:
 
 
 def parse_json(body: bytes, *, service: str = "FLOW", what: str = "the body") -> Any:
-    """JSON from bytes, or a 400 problem naming where it breaks."""
+    """JSON from bytes, exactly as sent, or a 400 problem naming where it breaks or which
+    value could not be kept (:func:`~.jsonbytes.loads`)."""
     if not body.strip():
         raise problem(400, f"{what} is empty; send a JSON document", service=service)
     try:
@@ -109,6 +110,10 @@ def parse_json(body: bytes, *, service: str = "FLOW", what: str = "the body") ->
             f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
             f"(char {exc.pos})",
             service=service,
+        ) from None
+    except jsonbytes.NotExact as exc:
+        raise problem(
+            400, f"{what} cannot be stored as sent: {exc.path}: {exc.reason}", service=service
         ) from None
     except ValueError as exc:  # NaN or Infinity
         raise problem(400, f"{what} is not valid JSON: {exc}", service=service) from None
@@ -129,7 +134,8 @@ def no_content() -> Response:
 async def read_body(request: Request, limit: int, service: str) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    # isdigit() alone admits "²" and other digits int() refuses.
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit, service)
     chunks: list[bytes] = []
     size = 0

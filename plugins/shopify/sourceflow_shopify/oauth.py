@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Mapping
 from urllib.parse import urlencode
@@ -22,7 +21,7 @@ from urllib.parse import urlencode
 import httpx
 from attrs import frozen
 
-from sourceflow import redact
+from sourceflow import redact, signatures
 from sourceflow.errors import SourceflowError
 from sourceflow_shopify import SHOP_PATTERN as SHOP_PATTERN
 from sourceflow_shopify.signing import query_is_authentic
@@ -95,7 +94,7 @@ def validate_callback(
             "the redirect's hmac does not match its parameters",
             hint="check that --client-secret belongs to the app whose --client-id you gave",
         )
-    if not hmac.compare_digest(params.get("state", ""), state):
+    if not signatures.same(params.get("state"), state):
         raise CallbackError(
             "the redirect's state is not the one this login sent (a stale or forged redirect)",
             hint="start sourceflow shopify login again and use the new URL",

@@ -78,7 +78,7 @@ SOURCE = Source(
     flow_specs=(generic_streaming_flow_spec(CONNECTION_SPEC_ID),),
     mode="streaming",
     inlet_on="flow",
-    delivery_secret="clientSecret",
+    delivery_secret="clientSecret",  # noqa: S106 (the param's name, not a secret)
     needs_base_connection=False,
     # The generic streaming tutorial's target connection (the same flow spec as Chatlio's).
     target_format="json",
@@ -333,7 +333,10 @@ def sourceflow_remove_endpoint(
 @sourceflow.hookimpl
 def sourceflow_verify_delivery(source: Source, request: Delivery) -> Verdict:
     """Check ``X-Shopify-Hmac-Sha256`` against the raw body with the app's client secret;
-    name the delivery by ``X-Shopify-Webhook-Id`` (else ``X-Shopify-Event-Id``)."""
+    name the delivery by ``X-Shopify-Webhook-Id`` (else ``X-Shopify-Event-Id``).
+
+    Fails closed: without a client secret every delivery is refused.
+    """
     from sourceflow_shopify.signing import webhook_is_authentic
 
     delivery_id = request.headers.get("x-shopify-webhook-id") or request.headers.get(
@@ -341,7 +344,10 @@ def sourceflow_verify_delivery(source: Source, request: Delivery) -> Verdict:
     )
     secret = request.config.get("clientSecret")
     if not secret:
-        return Verdict(authentic=True, delivery_id=delivery_id)
+        return Verdict(
+            authentic=False,
+            reason="this flow has no clientSecret, so no delivery can be verified",
+        )
     given = request.headers.get("x-shopify-hmac-sha256")
     if not given:
         return Verdict(

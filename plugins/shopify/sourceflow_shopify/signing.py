@@ -8,7 +8,8 @@
   ``%`` and ``&`` are escaped as ``%25`` and ``%26``, and ``=`` in names as ``%3D``, so that
   the joined message cannot be read two ways.
 
-Comparisons are constant-time (:func:`hmac.compare_digest`).
+Comparisons are constant-time, and give a verdict for any input, never an error
+(:func:`sourceflow.signatures.same`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
+
+from sourceflow import signatures
 
 
 def webhook_signature(secret: str, body: bytes) -> str:
@@ -27,7 +30,7 @@ def webhook_signature(secret: str, body: bytes) -> str:
 
 def webhook_is_authentic(secret: str, body: bytes, header: str) -> bool:
     """Whether ``header`` is the signature of ``body`` under ``secret``."""
-    return hmac.compare_digest(webhook_signature(secret, body), header.strip())
+    return signatures.same(header.strip(), webhook_signature(secret, body))
 
 
 def _escape(text: str, *, key: bool) -> str:
@@ -56,4 +59,4 @@ def query_signature(secret: str, params: Mapping[str, str]) -> str:
 def query_is_authentic(secret: str, params: Mapping[str, str]) -> bool:
     """Whether ``params["hmac"]`` signs the other params under ``secret``."""
     given = params.get("hmac", "")
-    return bool(given) and hmac.compare_digest(query_signature(secret, params), given.lower())
+    return signatures.same(given.lower(), query_signature(secret, params))

@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import time
 
+from sourceflow import signatures
+
 TOLERANCE = 300
 
 
@@ -45,10 +47,10 @@ def verify(
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
         if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
-                raise SignatureError("Stripe-Signature: t is not a whole number") from None
+            # isascii: int() also reads other scripts' digits, which Stripe never sends.
+            if not (value.isascii() and value.isdigit()) or len(value) > 12:
+                raise SignatureError("Stripe-Signature: t is not a whole number of seconds")
+            timestamp = int(value)
         elif key == "v1":
             candidates.append(value)
     if timestamp is None:
@@ -56,7 +58,7 @@ def verify(
     if not candidates:
         raise SignatureError("Stripe-Signature has no v1 signature")
     expected = sign(secret, body, timestamp)
-    if not any(hmac.compare_digest(expected, c) for c in candidates):
+    if not any(signatures.same(c, expected) for c in candidates):
         raise SignatureError("no v1 signature matches the body and the endpoint secret")
     age = (time.time() if now is None else now) - timestamp
     if abs(age) > tolerance:

@@ -1,0 +1,260 @@
+"""The one ingress pipeline: every route that can put a message into a flow runs these checks,
+from here, in this order. Only the framing (one message, a batch) differs per route.
+
+1. **Size**: the body is read up to the route's limit and refused with 413 past it
+   (:func:`~.web.read_body`).
+2. **Inlet and token**: an unknown inlet is 404; an inlet whose connection sets
+   ``authenticationRequired`` wants an IMS bearer token (401 with Adobe's body otherwise).
+3. **JSON, exact or refused** (the route's framing): 400 naming the path of any value that
+   could not be stored as sent (:mod:`~.jsonbytes`).
+4. **Flow**: each message is resolved to the flow it will land in (the ``x-adobe-flow-id``
+   header or query parameter, else the envelope's ``header.flowId``, else the inlet's only
+   flow); 400 when none fits.
+5. **Verification, fail closed**, against the flow the message lands in: a source that names
+   a :attr:`~sourceflow.hooktypes.Source.delivery_secret` refuses every delivery (401) to a
+   flow without that secret; then the plugin's ``sourceflow_verify_delivery`` judges the
+   delivery. A refusal, no verdict from a signing source, or a plugin that raises is a 401:
+   nothing a sender controls is a 5xx, and nothing unverified is stored.
+6. **De-duplication**: a delivery id seen before for the flow answers the first receipt and
+   stores nothing again.
+7. **Durable write**: the message is committed (one transaction shared with concurrent
+   requests) before it is acknowledged.
+
+Steps 6 and 7 happen in the sink's one transaction (:class:`Sink`); the local platform's sink
+is its ``messages`` table, which the ingest worker maps into datasets.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio.to_thread
+from attrs import frozen
+
+from sourceflow import redact
+from sourceflow.hooktypes import Delivery, Verdict
+from sourceflow.log import get_logger
+from sourceflow.platform import problems
+from sourceflow.platform.directory import InletInfo
+from sourceflow.platform.problems import problem
+from sourceflow.platform.web import Call
+
+if TYPE_CHECKING:
+    from sourceflow.platform.core import Platform
+
+SERVICE = "DCS"
+FLOW_HEADER = "x-adobe-flow-id"
+
+_node = secrets.randbelow(10_000)
+_counter = itertools.count(1)
+
+
+def xaction_id(received_ms: int) -> str:
+    """A new transaction id shaped like Adobe's: receive time, node, sequence
+    (``1584479347507:2153:240``)."""
+    return f"{received_ms}:{_node:04d}:{next(_counter)}"
+
+
+@frozen
+class Admitted:
+    """A message that passed every check before the write: where it goes and what it is."""
+
+    xaction_id: str
+    flow_id: str
+    body: bytes
+    delivery_id: str | None
+
+
+class Sink(Protocol):
+    """Where admitted messages go: de-duplicated and made durable in one step."""
+
+    async def write(
+        self, inlet: InletInfo, received_ms: int, messages: Sequence[Admitted]
+    ) -> list[tuple[str, int]]:
+        """Store the messages; per message, the receipt ``(xaction id, received ms)``: its own,
+        or the first one's when its delivery id was stored before for its flow."""
+        ...
+
+
+class Ingress:
+    """Steps 2, 4 and 5 of the pipeline, and the sink for 6 and 7."""
+
+    def __init__(self, platform: Platform, sink: Sink) -> None:
+        self.p = platform
+        self.sink = sink
+        self.log = get_logger("sourceflow.platform.ingress")
+
+    async def inlet(self, call: Call) -> InletInfo:
+        """The inlet the call names, with its token checked when it asks for one."""
+        inlet_id = call.params["inlet_id"]
+        known, inlet = self.p.directory.cached_inlet(inlet_id)
+        if not known:  # reading it takes the store's lock: not on the event loop
+            inlet = await anyio.to_thread.run_sync(self.p.directory.inlet, inlet_id)
+        if inlet is None:
+            raise problem(404, f"no inlet {inlet_id!r}", service=SERVICE)
+        if inlet.authentication_required:
+            reason = await anyio.to_thread.run_sync(
+                self.p.tokens.inlet_check, call.headers, inlet.scope.org
+            )
+            if reason is not None:
+                raise problems.inlet_unauthorized(call.request_id, reason)
+        return inlet
+
+    @staticmethod
+    def requested_flow(call: Call) -> str | None:
+        """The flow the sender named outside the body, if any."""
+        # Chatlio cannot set headers, so its webhook URL carries the flow id in the query.
+        return call.headers.get(FLOW_HEADER) or call.arg(FLOW_HEADER) or None
+
+    def flow(self, inlet: InletInfo, requested: str | None, message: dict[str, Any]) -> str:
+        """The flow ``message`` lands in, or a 400 saying why none fits."""
+        header = message.get("header")
+        from_envelope = header.get("flowId") if isinstance(header, dict) else None
+        wanted, named_by = (
+            (requested, FLOW_HEADER) if requested else (from_envelope, "header.flowId")
+        )
+        if wanted:
+            if wanted not in inlet.flows:
+                raise problem(
+                    400,
+                    f"{named_by}: flow {str(wanted)[:100]!r} does not take messages from inlet "
+                    f"{inlet.inlet_id} (its flows: {', '.join(inlet.flows) or 'none'})",
+                    service=SERVICE,
+                )
+            return str(wanted)
+        if len(inlet.flows) == 1:
+            return inlet.flows[0]
+        if not inlet.flows:
+            raise problem(
+                400,
+                f"inlet {inlet.inlet_id} has no dataflow yet: create a flow for its source "
+                "connection (POST /flows) before sending data",
+                service=SERVICE,
+            )
+        raise problem(
+            400,
+            f"inlet {inlet.inlet_id} feeds several flows ({', '.join(inlet.flows)}): name one "
+            f"with the {FLOW_HEADER} header",
+            service=SERVICE,
+        )
+
+    def verify(self, inlet: InletInfo, flow_id: str, call: Call) -> str | None:
+        """Judge the delivery for the flow it lands in: its delivery id, or a 401."""
+        source = inlet.source
+        if source is None:
+            return None
+        config = dict(inlet.configs.get(flow_id, {}))
+        secret_key = source.delivery_secret
+        if secret_key is not None and not config.get(secret_key):
+            raise self._refused(
+                f"flow {flow_id} has no {secret_key}, so no {source.title} delivery can be "
+                f"verified; every delivery is refused until it is set (PATCH the flow's source "
+                f"connection params, or connect again with --param {secret_key}=…)"
+            )
+        registry = self.p.registry
+        if not registry.implements("sourceflow_verify_delivery", source):
+            return None
+        delivery = Delivery(
+            inlet_id=inlet.inlet_id,
+            flow_id=flow_id,
+            headers={k.lower(): v for k, v in call.headers.items()},
+            query=dict(call.query.items()),
+            body=call.body,
+            config=config,
+        )
+        plugin = registry.owner(source)
+        try:
+            verdict: Verdict | None = registry.call(
+                "sourceflow_verify_delivery", source, request=delivery
+            )
+        except Exception as exc:
+            # A plugin bug, but the sender chose the input that set it off: refuse (fail
+            # closed, and a 4xx), and tell the operator whose code it was.
+            self.log.error(
+                "plugin failed verifying a delivery",
+                plugin=plugin,
+                hook="sourceflow_verify_delivery",
+                error=f"{type(exc).__name__}: {redact.scrub(str(exc))[:300]}",
+                request_id=call.request_id,
+            )
+            raise self._refused(
+                f"{plugin} could not verify the delivery ({type(exc).__name__}); "
+                f"it was not stored (request id {call.request_id})"
+            ) from None
+        if verdict is None:
+            if secret_key is not None:
+                raise self._refused(f"{plugin} gave no verdict on a signed source's delivery")
+            return None
+        if not verdict.authentic:
+            raise self._refused(
+                f"the delivery was refused by {plugin}: {verdict.reason or 'not authentic'}"
+            )
+        return verdict.delivery_id
+
+    @staticmethod
+    def _refused(detail: str) -> problems.Refused:
+        return problem(401, redact.scrub(detail), service=SERVICE)
+
+    async def write(
+        self, inlet: InletInfo, received_ms: int, messages: Sequence[Admitted]
+    ) -> list[tuple[str, int]]:
+        """Steps 6 and 7: de-duplicate and store, through the sink."""
+        if not messages:
+            return []
+        return await self.sink.write(inlet, received_ms, messages)
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch: a message's receive time."""
+    return int(time.time() * 1000)
+
+
+class MessageTable:
+    """The local platform's sink: the ``messages`` table, committed before the answer."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+
+    async def write(
+        self, inlet: InletInfo, received_ms: int, messages: Sequence[Admitted]
+    ) -> list[tuple[str, int]]:
+        """Insert the new messages in one shared transaction; a repeated delivery id gets the
+        receipt it was first given."""
+
+        def store(db: sqlite3.Connection) -> list[tuple[str, int]]:
+            receipts: list[tuple[str, int]] = []
+            rows = []
+            for m in messages:
+                earlier = _earlier(db, m.flow_id, m.delivery_id)
+                if earlier is not None:
+                    receipts.append(earlier)
+                    continue
+                rows.append(
+                    (m.xaction_id, inlet.inlet_id, m.flow_id, received_ms, m.delivery_id, m.body)
+                )
+                receipts.append((m.xaction_id, received_ms))
+            db.executemany(
+                "INSERT INTO messages (xaction_id, inlet_id, flow_id, received_ms, delivery_id, "
+                "body) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            return receipts
+
+        return await self.p.commits.write(store)
+
+
+def _earlier(
+    db: sqlite3.Connection, flow_id: str, delivery_id: str | None
+) -> tuple[str, int] | None:
+    if delivery_id is None:
+        return None
+    row = db.execute(
+        "SELECT xaction_id, received_ms FROM messages WHERE flow_id = ? AND delivery_id = ?",
+        (flow_id, delivery_id),
+    ).fetchone()
+    return None if row is None else (row["xaction_id"], row["received_ms"])
