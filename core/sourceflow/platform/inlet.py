@@ -101,6 +101,8 @@ class Inlet:
                 400, 'the batch must be a JSON object {"messages": [...]}', service=SERVICE
             )
         requested = ingress.requested_flow(call)
+        if requested:  # a header names the flow of every member: a wrong one fails them all
+            ingress.flow(inlet, requested, {})
         results: list[BatchItemResult | None] = []
         landing: list[tuple[int, str, dict[str, Any]]] = []
         for i, message in enumerate(messages):
