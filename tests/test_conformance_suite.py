@@ -34,6 +34,7 @@ SOURCE = Source(
     inlet_on="flow",
     needs_base_connection=False,
     target_format="json",
+    unsigned=True,
 )
 VISITOR = "visitor.UUID"
 LISTING = [{"name": "Visits", "type": "event", "path": "visit"}]
@@ -81,7 +82,8 @@ def run(pytester: pytest.Pytester, *replacements: tuple[str, str]) -> pytest.Run
 
 def test_a_good_plugin_passes(pytester):
     result = run(pytester)
-    result.assert_outcomes(passed=7)
+    # the two rules about signed deliveries skip: Acme declares its deliveries unsigned
+    result.assert_outcomes(passed=8, skipped=2)
 
 
 @pytest.mark.parametrize(
@@ -141,6 +143,12 @@ def test_a_good_plugin_passes(pytester):
             "not pass",
         ),
         (
+            [("    unsigned=True,\n", "")],
+            "test_deliveries_are_verified_or_the_source_says_it_is_unsigned",
+            "sourceflow-acme: it neither implements sourceflow_verify_delivery nor declares "
+            "Source(unsigned=True)",
+        ),
+        (
             [
                 (
                     "        return [\n            MappingRule",
@@ -163,6 +171,7 @@ def test_a_good_plugin_passes(pytester):
         "misspelt-hook",
         "argument-the-spec-does-not-pass",
         "wrong-return-type",
+        "neither-signed-nor-declared-unsigned",
     ],
 )
 def test_a_broken_plugin_fails_naming_the_plugin_and_the_rule(
@@ -202,3 +211,126 @@ def test_mapping_rule_check_reads_expressions_fields():
         "mapping rule mappings[0] (no object) reads 'visitor.email', which no sample payload has"
     ]
     assert checks.mapping_problems([rule], [{"visitor": {"email": None}}], "no object") == []
+
+
+# The same plugin, signing its deliveries as a provider would: HMAC-SHA256 of the body, hex, in
+# X-Acme-Signature, keyed with the source connection's "signingSecret"; X-Acme-Delivery names it.
+SIGNED = (
+    ("    unsigned=True,\n", '    delivery_secret="signingSecret",\n'),
+    (
+        'SOURCE_SCHEMA = {"type": "object", "properties": {}}',
+        'SOURCE_SCHEMA = {"type": "object", "properties": {"signingSecret": '
+        '{"type": "string", "format": "password"}}}',
+    ),
+    (
+        "class AcmePlugin:\n",
+        "class AcmePlugin:\n"
+        "    @sourceflow.hookimpl\n"
+        "    def sourceflow_source_params(self, source, object, credentials):\n"
+        "        from sourceflow.hooktypes import SourceParams\n"
+        "        return SourceParams(params=dict(credentials))\n\n"
+        "    @sourceflow.hookimpl\n"
+        "    def sourceflow_verify_delivery(self, source, request):\n"
+        "        import hashlib, hmac\n"
+        "        from sourceflow.hooktypes import Verdict\n"
+        "        secret = request.config.get('signingSecret')\n"
+        "        if not secret:\n"
+        "            return Verdict(authentic=False, reason='no signingSecret')\n"
+        "        want = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()\n"
+        "        given = request.headers.get('x-acme-signature')\n"
+        "        if not sourceflow.signatures.same(given, want):\n"
+        "            return Verdict(authentic=False, reason='X-Acme-Signature does not match')\n"
+        "        return Verdict(authentic=True, delivery_id=request.headers.get('x-acme-delivery'))"
+        "\n\n",
+    ),
+)
+SIGNED_SUITE = """
+
+class TestAcme(PluginConformance):
+    plugin = AcmePlugin()
+    plugin_name = "sourceflow-acme"
+    samples = {"visit": [SAMPLE]}
+    credentials = {"signingSecret": "acme-signing-secret"}
+
+    def sign(self, body, credentials):
+        import hashlib, hmac, uuid
+        key = credentials["signingSecret"].encode()
+        digest = hmac.new(key, body, hashlib.sha256).hexdigest()
+        delivery = str(uuid.uuid5(uuid.NAMESPACE_URL, digest))
+        return {"X-Acme-Signature": digest, "X-Acme-Delivery": delivery}
+"""
+
+
+def run_signed(pytester: pytest.Pytester, *replacements: tuple[str, str]) -> pytest.RunResult:
+    code = GOOD
+    for old, new in (*SIGNED, *replacements):
+        assert old in code, old
+        code = code.replace(old, new)
+    pytester.makepyfile(test_acme=textwrap.dedent(code) + SIGNED_SUITE)
+    return pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+
+
+def test_a_good_signed_plugin_passes_the_attacks(pytester):
+    result = run_signed(pytester)
+    result.assert_outcomes(passed=10)
+
+
+@pytest.mark.parametrize(
+    ("replacements", "test", "message"),
+    [
+        (
+            [("        if not sourceflow.signatures.same(given, want):", "        if False:")],
+            "test_verify_delivery_refuses_every_forgery_and_never_raises",
+            "sourceflow-acme: sourceflow_verify_delivery judged a delivery signed with another "
+            "signingSecret authentic",
+        ),
+        (
+            [
+                (
+                    "        if not sourceflow.signatures.same(given, want):",
+                    "        if not hmac.compare_digest(given or '', want):",
+                )
+            ],
+            "test_verify_delivery_refuses_every_forgery_and_never_raises",
+            "sourceflow-acme: sourceflow_verify_delivery raised TypeError on X-Acme-Signature",
+        ),
+        (
+            [
+                (
+                    "            return Verdict(authentic=False, reason='no signingSecret')",
+                    "            return Verdict(authentic=True)",
+                )
+            ],
+            "test_verify_delivery_refuses_every_forgery_and_never_raises",
+            "sourceflow-acme: sourceflow_verify_delivery judged a delivery to a flow with no "
+            "signingSecret authentic",
+        ),
+        (
+            [('    delivery_secret="signingSecret",\n', "")],
+            "test_deliveries_are_verified_or_the_source_says_it_is_unsigned",
+            "sourceflow-acme: it implements sourceflow_verify_delivery but names no "
+            "delivery_secret",
+        ),
+        (
+            [
+                (
+                    "delivery_id=request.headers.get('x-acme-delivery')",
+                    "delivery_id=__import__('uuid').uuid4().hex",
+                )
+            ],
+            "test_verify_delivery_refuses_every_forgery_and_never_raises",
+            "sourceflow-acme: a replayed delivery got another delivery_id",
+        ),
+    ],
+    ids=[
+        "accepts-forgeries",
+        "raises-on-non-ascii",
+        "fails-open",
+        "no-secret-named",
+        "unstable-id",
+    ],
+)
+def test_a_broken_verifier_fails_naming_the_hook_and_the_fix(pytester, replacements, test, message):
+    result = run_signed(pytester, *replacements)
+    result.stdout.fnmatch_lines([f"FAILED *::TestAcme::{test}*"])
+    assert message in result.stdout.str(), result.stdout.str()

@@ -128,6 +128,11 @@ class Source:
         signatures. Such a source **fails closed**: its inlet refuses every delivery to a flow
         that has no value for it, and ``connect`` refuses to create such a flow unless told
         ``--insecure-allow-unsigned``. None for a source whose deliveries carry no signature.
+    :param unsigned: True declares that the source's deliveries carry no signature at all
+        (Chatlio; the HTTP API, which has the IMS token instead): anyone who knows the inlet
+        URL can post to it, and ``connect`` says so. A streaming source either verifies its
+        deliveries (``sourceflow_verify_delivery`` and ``delivery_secret``) or declares this;
+        the conformance suite fails one that does neither.
     """
 
     name: str
@@ -141,6 +146,7 @@ class Source:
     target_format: str = "parquet_xdm"
     description: str = ""
     delivery_secret: str | None = None
+    unsigned: bool = False
 
     @property
     def id(self) -> str:

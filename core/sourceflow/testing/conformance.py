@@ -522,6 +522,222 @@ class PluginConformance:
         assert record is not None
         lifecycle.teardown(record)
 
+    def test_deliveries_are_verified_or_the_source_says_it_is_unsigned(
+        self, subject: Subject
+    ) -> None:
+        """A streaming source verifies its deliveries (``sourceflow_verify_delivery`` and a
+        ``delivery_secret``) or declares ``unsigned=True``; one that does neither accepts
+        forged deliveries without anyone having decided so."""
+        source, registry = subject.source, subject.registry
+        verifies = registry.implements("sourceflow_verify_delivery", source)
+        problems = []
+        if source.mode == "streaming" and not verifies and not source.unsigned:
+            problems.append(
+                "it neither implements sourceflow_verify_delivery nor declares "
+                "Source(unsigned=True): verify the provider's signature, or declare that its "
+                "deliveries carry none (connect then warns its users)"
+            )
+        if verifies and source.unsigned:
+            problems.append(
+                "it implements sourceflow_verify_delivery but declares unsigned=True: drop one"
+            )
+        if verifies and source.delivery_secret is None:
+            problems.append(
+                "it implements sourceflow_verify_delivery but names no delivery_secret: set "
+                "Source(delivery_secret=<the param holding the signing secret>) so that a flow "
+                "without it refuses every delivery (fail closed)"
+            )
+        if problems:
+            _fail(subject.name, problems)
+
+    def test_verify_delivery_refuses_every_forgery_and_never_raises(
+        self, subject: Subject, plugin_credentials: Mapping[str, Any]
+    ) -> None:
+        """Signed as the provider signs: authentic, named the same on a replay. Forged (another
+        secret), altered, unsigned, without a secret configured, or with any bytes in its
+        signature headers: refused with a reason, and never an exception."""
+        source, registry = subject.source, subject.registry
+        if not registry.implements("sourceflow_verify_delivery", source):
+            pytest.skip(f"{subject.name} does not verify deliveries")
+        secret_key = source.delivery_secret
+        credentials = dict(plugin_credentials)
+        if not secret_key or not credentials.get(secret_key):
+            _fail(
+                subject.name,
+                [
+                    f"the suite's credentials carry no {secret_key or 'delivery_secret'}: give "
+                    "the conformance class credentials with the signing secret"
+                ],
+            )
+        payload = next(iter(next(iter(self._samples().values()), [{}])), {})
+        body = json.dumps(payload).encode()
+        headers = self.sign(body, credentials)
+        if not headers:
+            _fail(
+                subject.name,
+                [
+                    "it verifies deliveries but the conformance class does not override "
+                    "sign(body, credentials) to sign them as the provider does"
+                ],
+            )
+        forged_credentials = {**credentials, secret_key: f"forged-{credentials[secret_key]}"}
+
+        def judge(body: bytes, headers: Mapping[str, Any], config: Mapping[str, Any]) -> Any:
+            delivery = Delivery(
+                inlet_id="conformance",
+                flow_id="conformance",
+                headers={k.lower(): v for k, v in headers.items()},
+                query={},
+                body=body,
+                config=dict(config),
+            )
+            try:
+                return registry.call("sourceflow_verify_delivery", source, request=delivery)
+            except Exception as exc:
+                return exc
+
+        problems: list[str] = []
+        fix = (
+            "compare with sourceflow.signatures.same and answer Verdict(authentic=False, "
+            "reason=...) for anything that does not check out"
+        )
+
+        def expect(case: str, verdict: Any, authentic: bool) -> None:
+            if isinstance(verdict, Exception):
+                problems.append(
+                    f"sourceflow_verify_delivery raised {type(verdict).__name__} on {case} "
+                    f"(the inlet would refuse it, but a verifier never raises): {fix}"
+                )
+            elif not isinstance(verdict, Verdict):
+                problems.append(f"sourceflow_verify_delivery answered {verdict!r} on {case}")
+            elif verdict.authentic != authentic:
+                problems.append(
+                    f"sourceflow_verify_delivery judged {case} "
+                    f"{'authentic' if verdict.authentic else 'not authentic'}"
+                    + ("" if authentic else f": {fix}")
+                )
+            elif not authentic and not verdict.reason:
+                problems.append(f"sourceflow_verify_delivery refused {case} without a reason")
+
+        first = judge(body, headers, credentials)
+        expect("a delivery signed with the flow's secret", first, True)
+        again = judge(body, headers, credentials)
+        if (
+            isinstance(first, Verdict)
+            and isinstance(again, Verdict)
+            and first.delivery_id != again.delivery_id
+        ):
+            problems.append(
+                "a replayed delivery got another delivery_id: name a delivery by the "
+                "provider's id for it, so a redelivery is stored once"
+            )
+        expect(
+            f"a delivery signed with another {secret_key}",
+            judge(body, self.sign(body, forged_credentials), credentials),
+            False,
+        )
+        altered = body + b" " if body.rstrip() == body else body.rstrip()
+        expect(
+            "a delivery whose body changed after signing",
+            judge(altered, headers, credentials),
+            False,
+        )
+        expect("a delivery with no signature headers", judge(body, {}, credentials), False)
+        without = {k: v for k, v in credentials.items() if k != secret_key}
+        expect(f"a delivery to a flow with no {secret_key}", judge(body, headers, without), False)
+        # The signature headers are those without which the delivery is refused.
+        needed = [
+            name
+            for name in headers
+            if not _authentic(
+                judge(body, {k: v for k, v in headers.items() if k != name}, credentials)
+            )
+        ]
+        if not needed:
+            problems.append(
+                "the delivery was judged authentic with each of the headers sign() adds left "
+                "out: the signature is not checked"
+            )
+        for junk in ("", "\u00e9\u00e8 not ascii", "\ud800", "=" * 4000, "t=,v1=,sha256=", "\x00"):
+            for name in needed:
+                expect(
+                    f"{name}: {junk[:20]!r}",
+                    judge(body, {**headers, name: junk}, credentials),
+                    False,
+                )
+        if problems:
+            _fail(subject.name, list(dict.fromkeys(problems)))
+
+    def test_the_live_inlet_stores_nothing_forged_on_any_route(
+        self,
+        subject: Subject,
+        plugin_credentials: Mapping[str, Any],
+        sourceflow_platform: LocalPlatform,
+        sourceflow_client: FlowServiceClient,
+        sourceflow_dataset: str,
+        tmp_path: Path,
+    ) -> None:
+        """Through ``connect`` and the running inlet: forged, altered and unsigned deliveries
+        are refused with 401 on the one-message and the batch routes, and no row lands."""
+        source = subject.source
+        if source.mode != "streaming" or not subject.registry.implements(
+            "sourceflow_verify_delivery", source
+        ):
+            pytest.skip(f"{subject.name} has no signed inlet to attack")
+        credentials = dict(plugin_credentials)
+        secret_key = str(source.delivery_secret)
+        lifecycle = Lifecycle(sourceflow_client, subject.registry, StateFile(tmp_path / "s.json"))
+        done = lifecycle.connect(
+            ConnectRequest(
+                source=source.name,
+                name="conformance-forged",
+                dataset_id=sourceflow_dataset,
+                credentials=credentials,
+                object=self._object(),
+                tenant=self.tenant,
+            )
+        )
+        assert done.inlet_url
+        payload = next(iter(self._samples().get(self._object()) or [{}]))
+        forged = {**credentials, secret_key: f"forged-{credentials.get(secret_key)}"}
+        problems = []
+        for route, body in (
+            ("one message", json.dumps(payload).encode()),
+            ("a batch", json.dumps({"messages": [payload]}).encode()),
+        ):
+            url = done.inlet_url
+            if route == "a batch":
+                url = url.replace("/collection/", "/collection/batch/")
+            signed = self.sign(body, credentials)
+            for case, sent, headers in (
+                ("forged", body, self.sign(body, forged)),
+                ("altered", body + b" ", signed),
+                ("unsigned", body, {}),
+            ):
+                answer = httpx.post(
+                    url,
+                    content=sent,
+                    headers={"content-type": "application/json", **headers},
+                    timeout=10,
+                )
+                if answer.status_code != 401:
+                    problems.append(
+                        f"the inlet answered {answer.status_code} to {case} {route}, expected 401"
+                    )
+        sourceflow_platform.wait_idle(self.timeout)
+        rows = sourceflow_client.dataset_rows(sourceflow_dataset)
+        if rows:
+            problems.append(f"{len(rows)} forged deliveries reached the dataset")
+        record = lifecycle.state.get(
+            "conformance-forged",
+            sourceflow_client.settings.platform_url,
+            sourceflow_client.settings.sandbox,
+        )
+        if record is not None:
+            lifecycle.teardown(record)
+        if problems:
+            _fail(subject.name, problems)
+
     def _post(
         self, url: str, flow_id: str, body: bytes, credentials: Mapping[str, Any]
     ) -> httpx.Response:
@@ -531,6 +747,10 @@ class PluginConformance:
             **self.sign(body, credentials),
         }
         return httpx.post(url, content=body, headers=headers, timeout=10)
+
+
+def _authentic(verdict: Any) -> bool:
+    return isinstance(verdict, Verdict) and verdict.authentic
 
 
 def _norm(name: str) -> str:

@@ -60,6 +60,7 @@ SOURCE = Source(
     inlet_on="flow",
     needs_base_connection=False,
     target_format="json",
+    unsigned=True,
 )
 
 

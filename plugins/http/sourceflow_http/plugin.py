@@ -91,6 +91,7 @@ SOURCE = Source(
     mode="streaming",
     inlet_on="connection",
     mapping_flow_spec=FLOW_SPEC_MAPPED,
+    unsigned=True,
 )
 
 

@@ -154,6 +154,7 @@ SOURCE = Source(
     ),
     mode="scheduled",
     mapping_flow_spec=FLOW_SPEC_ID,
+    delivery_secret="webhookSecret",  # noqa: S106 (the param's name, not a secret)
 )
 
 _http: httpx.Client | None = None

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hmac
+import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -25,4 +27,15 @@ class TestStripeConformance(PluginConformance):
     def plugin_credentials(self) -> Iterator[dict[str, Any]]:
         """A test-mode key for the sample server, which the plugin calls instead of Stripe."""
         with background(sample.app()) as url:
-            yield {"accessToken": "sk_test_conformance", "apiBase": url}
+            yield {
+                "accessToken": "sk_test_conformance",
+                "apiBase": url,
+                "webhookSecret": "whsec_conformance",
+            }
+
+    def sign(self, body: bytes, credentials: Mapping[str, Any]) -> dict[str, str]:
+        """Stripe's header: ``t=`` now, ``v1=`` the hex HMAC-SHA256 of ``"{t}.{body}"``."""
+        t = int(time.time())
+        signed = f"{t}.".encode() + body
+        v1 = hmac.new(str(credentials["webhookSecret"]).encode(), signed, "sha256").hexdigest()
+        return {"Stripe-Signature": f"t={t},v1={v1}"}
