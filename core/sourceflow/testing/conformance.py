@@ -569,7 +569,7 @@ class PluginConformance:
                     "the conformance class credentials with the signing secret"
                 ],
             )
-        payload = next(iter(next(iter(self._samples().values()), [{}])), {})
+        payload: Any = next(iter(next(iter(self._samples().values()), [{}])), {})
         body = json.dumps(payload).encode()
         headers = self.sign(body, credentials)
         if not headers:
