@@ -15,8 +15,8 @@ from typing import Any
 
 from attrs import frozen
 
-from sourceflow.hooktypes import Source
 from sourceflow.model import JSON
+from sourceflow.platform.ingress import InletInfo
 from sourceflow.platform.specs import Specs
 from sourceflow.platform.store import Scope, Store
 
@@ -24,20 +24,6 @@ _UNKNOWN: Any = object()
 
 # Set by the platform in answers; never part of what a caller stores.
 INLET_KEYS = ("inletUrl", "inletId")
-
-
-@frozen
-class InletInfo:
-    """An inlet as a delivery sees it."""
-
-    inlet_id: str
-    scope: Scope
-    owner_kind: str
-    owner_id: str
-    authentication_required: bool
-    flows: tuple[str, ...]
-    source: Source | None
-    configs: dict[str, JSON]
 
 
 @frozen

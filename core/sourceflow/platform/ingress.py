@@ -30,22 +30,25 @@ import itertools
 import secrets
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio.to_thread
 from attrs import frozen
 
 from sourceflow import redact
-from sourceflow.hooktypes import Delivery, Verdict
+from sourceflow.hooktypes import Delivery, Source, Verdict
 from sourceflow.log import get_logger
 from sourceflow.platform import problems
-from sourceflow.platform.directory import InletInfo
 from sourceflow.platform.problems import problem
+from sourceflow.platform.store import Scope
 from sourceflow.platform.web import Call
 
 if TYPE_CHECKING:
     from sourceflow.platform.core import Platform
+    from sourceflow.plugins import Registry
+
+JSON = dict[str, Any]
 
 SERVICE = "DCS"
 FLOW_HEADER = "x-adobe-flow-id"
@@ -58,6 +61,44 @@ def xaction_id(received_ms: int) -> str:
     """A new transaction id shaped like Adobe's: receive time, node, sequence
     (``1584479347507:2153:240``)."""
     return f"{received_ms}:{_node:04d}:{next(_counter)}"
+
+
+@frozen
+class InletInfo:
+    """An inlet as a delivery sees it: whose it is, its flows, their source and configs.
+
+    ``configs`` maps each flow to what its plugin may need to verify a delivery (secrets
+    included); ``authentication_required`` asks for an IMS token on every delivery.
+    """
+
+    inlet_id: str
+    scope: Scope
+    owner_kind: str
+    owner_id: str
+    authentication_required: bool
+    flows: tuple[str, ...]
+    source: Source | None
+    configs: dict[str, JSON]
+
+
+class Inlets(Protocol):
+    """Where the pipeline looks inlets up (the local platform's directory, the relay's config)."""
+
+    def cached_inlet(self, inlet_id: str) -> tuple[bool, InletInfo | None]:
+        """``(True, info or None)`` when known without blocking, else ``(False, None)``."""
+        ...
+
+    def inlet(self, inlet_id: str) -> InletInfo | None:
+        """The inlet, or None; may block (it runs in a worker thread)."""
+        ...
+
+
+class TokenCheck(Protocol):
+    """Checks an IMS bearer token for an inlet that asks for one."""
+
+    def inlet_check(self, headers: Mapping[str, str], org: str) -> str | None:
+        """Why the headers are refused, or None when the token is good."""
+        ...
 
 
 @frozen
@@ -82,24 +123,37 @@ class Sink(Protocol):
 
 
 class Ingress:
-    """Steps 2, 4 and 5 of the pipeline, and the sink for 6 and 7."""
+    """Steps 2, 4 and 5 of the pipeline, and the sink for 6 and 7.
 
-    def __init__(self, platform: Platform, sink: Sink) -> None:
-        self.p = platform
+    :param inlets: where inlets are looked up.
+    :param tokens: the IMS token check for inlets that ask for one (None: such inlets refuse
+        every delivery, fail closed).
+    :param registry: the plugins, for ``sourceflow_verify_delivery``.
+    :param sink: where admitted messages are de-duplicated and stored.
+    """
+
+    def __init__(
+        self, inlets: Inlets, tokens: TokenCheck | None, registry: Registry, sink: Sink
+    ) -> None:
+        self.inlets = inlets
+        self.tokens = tokens
+        self.registry = registry
         self.sink = sink
         self.log = get_logger("sourceflow.platform.ingress")
 
     async def inlet(self, call: Call) -> InletInfo:
         """The inlet the call names, with its token checked when it asks for one."""
         inlet_id = call.params["inlet_id"]
-        known, inlet = self.p.directory.cached_inlet(inlet_id)
-        if not known:  # reading it takes the store's lock: not on the event loop
-            inlet = await anyio.to_thread.run_sync(self.p.directory.inlet, inlet_id)
+        known, inlet = self.inlets.cached_inlet(inlet_id)
+        if not known:  # reading it may take a lock: not on the event loop
+            inlet = await anyio.to_thread.run_sync(self.inlets.inlet, inlet_id)
         if inlet is None:
             raise problem(404, f"no inlet {inlet_id!r}", service=SERVICE)
         if inlet.authentication_required:
+            if self.tokens is None:
+                raise problems.inlet_unauthorized(call.request_id, "Ims service token is invalid")
             reason = await anyio.to_thread.run_sync(
-                self.p.tokens.inlet_check, call.headers, inlet.scope.org
+                self.tokens.inlet_check, call.headers, inlet.scope.org
             )
             if reason is not None:
                 raise problems.inlet_unauthorized(call.request_id, reason)
@@ -156,7 +210,7 @@ class Ingress:
                 f"verified; every delivery is refused until it is set (PATCH the flow's source "
                 f"connection params, or connect again with --param {secret_key}=…)"
             )
-        registry = self.p.registry
+        registry = self.registry
         if not registry.implements("sourceflow_verify_delivery", source):
             return None
         delivery = Delivery(

@@ -9,6 +9,7 @@ with the messages of concurrent requests (:mod:`~.commits`).
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
@@ -37,7 +38,12 @@ class Inlet:
 
     def __init__(self, platform: Platform) -> None:
         self.p = platform
-        self.ingress = Ingress(platform, MessageTable(platform))
+
+    @cached_property
+    def ingress(self) -> Ingress:
+        """The pipeline, built on first use: the platform opens its store lazily."""
+        p = self.p
+        return Ingress(p.directory, p.tokens, p.registry, MessageTable(p))
 
     def routes(self) -> list[Route]:
         """``/collection/batch/{inletId}`` and ``/collection/{inletId}``."""
