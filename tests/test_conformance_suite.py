@@ -83,7 +83,7 @@ def run(pytester: pytest.Pytester, *replacements: tuple[str, str]) -> pytest.Run
 def test_a_good_plugin_passes(pytester):
     result = run(pytester)
     # the two rules about signed deliveries skip: Acme declares its deliveries unsigned
-    result.assert_outcomes(passed=8, skipped=2)
+    result.assert_outcomes(passed=9, skipped=2)
 
 
 @pytest.mark.parametrize(
@@ -143,6 +143,23 @@ def test_a_good_plugin_passes(pytester):
             "not pass",
         ),
         (
+            [
+                (
+                    'SPEC_ID = "6f0c1c1e-2b1a-4d7e-9f3a-0c5e2f4d8a11"',
+                    'SPEC_ID = "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb"',
+                )
+            ],
+            "test_ids_and_names_do_not_clash_with_installed_plugins",
+            "sourceflow-acme: it clashes with an installed plugin: plugins 'sourceflow-http' and "
+            "'sourceflow-acme' both provide 'bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb'",
+        ),
+        (
+            [('    name="acme",', '    name="stripe",')],
+            "test_ids_and_names_do_not_clash_with_installed_plugins",
+            "sourceflow-acme: it clashes with an installed plugin: plugins 'sourceflow-stripe' and "
+            "'sourceflow-acme' both provide 'stripe'",
+        ),
+        (
             [("    unsigned=True,\n", "")],
             "test_deliveries_are_verified_or_the_source_says_it_is_unsigned",
             "sourceflow-acme: it neither implements sourceflow_verify_delivery nor declares "
@@ -171,6 +188,8 @@ def test_a_good_plugin_passes(pytester):
         "misspelt-hook",
         "argument-the-spec-does-not-pass",
         "wrong-return-type",
+        "spec-id-of-a-built-in",
+        "name-of-a-built-in",
         "neither-signed-nor-declared-unsigned",
     ],
 )
@@ -272,7 +291,7 @@ def run_signed(pytester: pytest.Pytester, *replacements: tuple[str, str]) -> pyt
 
 def test_a_good_signed_plugin_passes_the_attacks(pytester):
     result = run_signed(pytester)
-    result.assert_outcomes(passed=10)
+    result.assert_outcomes(passed=11)
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ import pytest
 from attrs import define
 
 from sourceflow import model
+from sourceflow.errors import PluginError
 from sourceflow.hooktypes import (
     Delivery,
     ExploreRequest,
@@ -41,6 +42,7 @@ from sourceflow.hooktypes import (
 )
 from sourceflow.lifecycle import ConnectRequest, Lifecycle, check_credentials, with_defaults
 from sourceflow.plugins import GROUP, Registry
+from sourceflow.plugins import load as load_plugins
 from sourceflow.state import StateFile
 from sourceflow.testing import LocalPlatform, checks
 
@@ -205,6 +207,23 @@ class PluginConformance:
         problems = checks.hook_problems(plugin)
         if problems:
             _fail(name, problems)
+
+    def test_ids_and_names_do_not_clash_with_installed_plugins(self) -> None:
+        """No source name or connection spec id is one an installed plugin already provides:
+        ``sourceflow plugins`` would refuse to load both."""
+        name, plugin = self._resolve()
+        installed = load_plugins()
+        installed.unregister(name)  # the plugin itself, when it is installed too
+        try:
+            installed.register(plugin, name)
+        except PluginError as exc:
+            _fail(
+                name,
+                [
+                    f"it clashes with an installed plugin: {exc}; give the source a name and a "
+                    "connection spec id (a fresh UUID) of its own"
+                ],
+            )
 
     def test_connection_spec_is_well_formed(self, subject: Subject) -> None:
         """UUID ids, auth specs that are valid JSON schemas declaring what they require,
