@@ -263,3 +263,34 @@ def test_a_plugin_can_add_a_command(tmp_path):
     broken = run("broken")
     assert broken.returncode == 1
     assert broken.stderr.startswith("error: command 'broken' (sf_greet:missing) failed to load")
+
+
+def test_a_secret_is_what_the_schema_marks_at_any_depth() -> None:
+    from sourceflow.hooktypes import secret_fields
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "pin": {"type": "string", "writeOnly": True},
+            "region": {"type": "string"},
+            "nested": {
+                "type": "object",
+                "properties": {"signingKey": {"type": "string", "format": "password"}},
+            },
+        },
+        "oneOf": [{"properties": {"otp": {"type": "string", "format": "password"}}}],
+    }
+    assert secret_fields(schema) == {"pin", "signingKey", "otp"}
+    assert secret_fields({"type": "string"}) == frozenset()
+
+
+def test_installed_sources_declare_their_secrets_and_loading_teaches_redaction() -> None:
+    from sourceflow import redact
+    from sourceflow.plugins import load
+
+    registry = load()
+    by_name = {s.name: s for s in registry.sources()}
+    assert "clientSecret" in by_name["shopify"].secret_params
+    assert "webhookSecret" in by_name["stripe"].secret_params
+    for source in by_name.values():
+        assert all(redact.is_secret_key(k) for k in source.secret_params)

@@ -73,6 +73,38 @@ class ConnectionSpec:
         """The auth spec called ``name``, or None."""
         return next((a for a in self.auth_spec or [] if a.name == name), None)
 
+    def secret_fields(self) -> frozenset[str]:
+        """The fields its auth specs and source spec mark secret (:func:`secret_fields`)."""
+        schemas = [a.spec for a in self.auth_spec or []]
+        if self.source_spec is not None and self.source_spec.spec:
+            schemas.append(self.source_spec.spec)
+        return frozenset().union(*(secret_fields(s) for s in schemas))
+
+
+def secret_fields(schema: Any) -> frozenset[str]:
+    """The one definition of a secret: the properties a JSON schema marks ``"format":
+    "password"`` or ``"writeOnly": true``, at any depth.
+
+    A field whose *name* looks secret (``clientSecret``, ``accessToken``) is treated as one too,
+    wherever it appears (:func:`sourceflow.redact.is_secret_key`); the schema's marks are what
+    catch the others (``signingKey``, ``pin``). Masking in the platform's answers, the state
+    file and logs all ask :func:`sourceflow.redact.is_secret_key`, which knows both.
+    """
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for name, prop in (node.get("properties") or {}).items():
+                if isinstance(prop, dict) and (
+                    prop.get("format") == "password" or prop.get("writeOnly") is True
+                ):
+                    found.add(str(name))
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend(node)
+    return frozenset(found)
+
 
 @define(kw_only=True)
 class FlowSpec:
@@ -152,6 +184,13 @@ class Source:
     def id(self) -> str:
         """The connection spec id, which identifies the source on the platform."""
         return self.connection_spec.id
+
+    @property
+    def secret_params(self) -> frozenset[str]:
+        """Every param of this source that holds a secret: those its specs mark
+        (:func:`secret_fields`) and its ``delivery_secret``."""
+        extra = {self.delivery_secret} if self.delivery_secret else set()
+        return self.connection_spec.secret_fields() | extra
 
 
 @define(kw_only=True, frozen=True)

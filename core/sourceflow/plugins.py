@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 from attrs import define, field
 
-from sourceflow import hookspecs
+from sourceflow import hookspecs, redact
 from sourceflow.errors import PluginError, UnknownSource
 from sourceflow.hooktypes import Source
 
@@ -132,6 +132,7 @@ class Registry:
 
     def _claim(self, provided: list[Source], name: str, plugin: object) -> None:
         for s in provided:
+            redact.register_keys(*s.secret_params)
             for key in (s.name, s.id):
                 if key in self._sources and self._sources[key][1] != name:
                     other = self._sources[key][1]

@@ -30,6 +30,7 @@ _SHAPES = re.compile(
 _MIN_LEN = 6  # shorter registered values would mask ordinary words
 
 _known: set[str] = set()
+_keys: set[str] = set()  # names a loaded source's schema marks secret (format: password …)
 _lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
 
@@ -46,9 +47,17 @@ def register(*values: str | None) -> None:
         _pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
 
+def register_keys(*names: str) -> None:
+    """Remember field names that hold secrets (a schema's ``format: password`` or ``writeOnly``
+    fields, registered when a plugin is loaded), so they are masked wherever they appear."""
+    with _lock:
+        _keys.update(n for n in names if n)
+
+
 def is_secret_key(key: str) -> bool:
-    """Whether a field called ``key`` holds a secret."""
-    return bool(_SECRET_KEY.search(key))
+    """Whether a field called ``key`` holds a secret: a name a source's schema marks secret
+    (:func:`register_keys`), or one that looks like a secret's."""
+    return key in _keys or bool(_SECRET_KEY.search(key))
 
 
 def scrub(text: str) -> str:

@@ -185,6 +185,9 @@ ACME_API = Source(
                     "properties": {
                         "apiKey": {"type": "string", "minLength": 8},
                         "region": {"type": "string", "enum": ["eu", "us"]},
+                        # secret by the schema's marks alone: their names look harmless
+                        "pin": {"type": "string", "writeOnly": True},
+                        "signingKey": {"type": "string", "format": "password"},
                     },
                     "required": ["apiKey"],
                     "additionalProperties": False,

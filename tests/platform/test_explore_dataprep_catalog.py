@@ -113,6 +113,30 @@ def test_secrets_are_masked_in_answers_but_kept(acme_api, acme_url):
     assert client.get(f"{FS}/connections/{cid}/explore").status_code == 200
 
 
+def test_a_field_the_schema_marks_secret_is_masked_whatever_its_name(acme_url, client_for):
+    url, app = acme_url
+    client = client_for(url)
+    params = {"apiKey": "ak_live_0123456789", "pin": "4711-0815-pin", "signingKey": "k-3x4mpl3"}
+    created = client.post(
+        f"{FS}/connections", json={**KEYED, "auth": {"specName": "API Key", "params": params}}
+    )
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    item = client.get(f"{FS}/connections/{cid}").json()["items"][0]
+    assert item["auth"]["params"] == {"apiKey": "***", "pin": "***", "signingKey": "***"}
+    listing = client.get(f"{FS}/connections").text
+    assert "4711-0815-pin" not in listing and "k-3x4mpl3" not in listing
+    answer = client.patch(
+        f"{FS}/connections/{cid}",
+        json=[{"op": "replace", "path": "/auth/params/pin", "value": "***"}],
+        headers={"If-Match": item["etag"]},
+    )
+    assert answer.status_code == 200, answer.text
+    stored = app.state.platform.store.get("connections", cid, _scope(item))
+    assert stored["auth"]["params"]["pin"] == "4711-0815-pin"  # the masked value kept it
+    client.close()
+
+
 def test_a_failing_auth_param_is_named_without_its_value(acme_api):
     client, _ = acme_api
     bad = {**KEYED, "auth": {"specName": "API Key", "params": {"apiKey": "ak_1"}}}
