@@ -83,7 +83,7 @@ def run(pytester: pytest.Pytester, *replacements: tuple[str, str]) -> pytest.Run
 def test_a_good_plugin_passes(pytester):
     result = run(pytester)
     # the two rules about signed deliveries skip: Acme declares its deliveries unsigned
-    result.assert_outcomes(passed=9, skipped=2)
+    result.assert_outcomes(passed=9, skipped=3)
 
 
 @pytest.mark.parametrize(
@@ -291,7 +291,7 @@ def run_signed(pytester: pytest.Pytester, *replacements: tuple[str, str]) -> pyt
 
 def test_a_good_signed_plugin_passes_the_attacks(pytester):
     result = run_signed(pytester)
-    result.assert_outcomes(passed=11)
+    result.assert_outcomes(passed=12)
 
 
 @pytest.mark.parametrize(
@@ -340,6 +340,17 @@ def test_a_good_signed_plugin_passes_the_attacks(pytester):
             "test_verify_delivery_refuses_every_forgery_and_never_raises",
             "sourceflow-acme: a replayed delivery got another delivery_id",
         ),
+        (
+            [
+                (
+                    "        secret = request.config.get('signingSecret')\n",
+                    "        secret = request.config.get('signingSecret')\n"
+                    "        print('checking with', secret)\n",
+                )
+            ],
+            "test_secrets_never_leak",
+            "sourceflow-acme: the value of 'signingSecret' appears in stdout",
+        ),
     ],
     ids=[
         "accepts-forgeries",
@@ -347,6 +358,7 @@ def test_a_good_signed_plugin_passes_the_attacks(pytester):
         "fails-open",
         "no-secret-named",
         "unstable-id",
+        "prints-the-secret",
     ],
 )
 def test_a_broken_verifier_fails_naming_the_hook_and_the_fix(pytester, replacements, test, message):

@@ -17,6 +17,7 @@ failure names the plugin and every broken rule, one per line.
 from __future__ import annotations
 
 import inspect
+import io
 import itertools
 import json
 import uuid
@@ -29,7 +30,7 @@ import httpx
 import pytest
 from attrs import define
 
-from sourceflow import model
+from sourceflow import model, redact, wire
 from sourceflow.errors import PluginError
 from sourceflow.hooktypes import (
     Delivery,
@@ -501,6 +502,84 @@ class PluginConformance:
                 subject.name,
                 [f"teardown left {k}: {', '.join(map(str, v))}" for k, v in left.items()],
             )
+
+    def test_secrets_never_leak(
+        self,
+        subject: Subject,
+        plugin_credentials: Mapping[str, Any],
+        sourceflow_platform: LocalPlatform,
+        sourceflow_client: FlowServiceClient,
+        sourceflow_dataset: str,
+        tmp_path: Path,
+        capfd: pytest.CaptureFixture[str],
+    ) -> None:
+        """The values of every secret field (those the specs mark ``format: password`` or
+        ``writeOnly``, the ``delivery_secret``, and any whose name looks secret) go through
+        connect, a delivery or a run, and teardown; none appears in the logs (at DEBUG),
+        stdout, stderr, the platform's answers, the state file or what the endpoint hook
+        reported."""
+        from sourceflow import log
+
+        source = subject.source
+        credentials = dict(plugin_credentials)
+        secret_keys = source.secret_params | {k for k in credentials if redact.is_secret_key(k)}
+        secrets = {
+            k: str(v) for k, v in credentials.items() if k in secret_keys and len(str(v)) >= 6
+        }
+        if not secrets:
+            pytest.skip(f"{subject.name} is given no secret of 6 characters or more")
+        logged = io.StringIO()
+        log.configure(level="DEBUG", stream=logged)
+        state_path = tmp_path / "state.json"
+        lifecycle = Lifecycle(sourceflow_client, subject.registry, StateFile(state_path))
+        seen: dict[str, str] = {}
+        try:
+            done = lifecycle.connect(
+                ConnectRequest(
+                    source=source.name,
+                    name="conformance-secrets",
+                    dataset_id=sourceflow_dataset,
+                    credentials=credentials,
+                    object=self._object(),
+                    tenant=self.tenant,
+                )
+            )
+            seen["what connect answered (the endpoint hook's facts included)"] = repr(done)
+            if source.mode == "streaming" and done.inlet_url:
+                payload = next(iter(self._samples().get(self._object()) or [{}]))
+                self._post(done.inlet_url, done.flow_id, json.dumps(payload).encode(), credentials)
+            elif source.mode == "scheduled":
+                sourceflow_client.start_run(done.flow_id)
+            sourceflow_platform.wait_idle(self.timeout)
+            seen["the state file"] = state_path.read_text()
+            answers = []
+            for kind in ("connections", "source_connections", "target_connections", "flows"):
+                for item in getattr(sourceflow_client, kind).list():
+                    answers.append(json.dumps(wire.to_json(item)))
+            seen["the platform's answers"] = "\n".join(answers)
+            record = lifecycle.state.get(
+                "conformance-secrets",
+                sourceflow_client.settings.platform_url,
+                sourceflow_client.settings.sandbox,
+            )
+            if record is not None:
+                lifecycle.teardown(record)
+        finally:
+            log.configure(**log._defaults)
+        out, err = capfd.readouterr()
+        seen["the logs at DEBUG"] = logged.getvalue()
+        seen["stdout"] = out
+        seen["stderr"] = err
+        problems = [
+            f"the value of {key!r} appears in {where}: never print or log a secret, return it "
+            "from a hook or put it in an error; log through sourceflow's logger, whose "
+            "redaction masks fields the spec marks secret"
+            for key, value in secrets.items()
+            for where, text in seen.items()
+            if value in text
+        ]
+        if problems:
+            _fail(subject.name, problems)
 
     def test_inlet_refuses_a_malformed_body(
         self,
