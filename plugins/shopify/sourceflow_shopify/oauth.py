@@ -23,7 +23,7 @@ import httpx
 from attrs import frozen
 
 from sourceflow import SourceflowError, redact
-from sourceflow.http import send
+from sourceflow.http import RetryPolicy, send
 from sourceflow_shopify import SHOP_PATTERN as SHOP_PATTERN
 from sourceflow_shopify.problems import unreachable
 from sourceflow_shopify.signing import query_is_authentic
@@ -130,8 +130,13 @@ def exchange_code(
     client_secret: str,
     admin_url: str | None = None,
     http: httpx.Client | None = None,
+    policy: RetryPolicy | None = None,
 ) -> AccessToken:
-    """Trade the authorization code for an access token (registered with the redactor)."""
+    """Trade the authorization code for an access token (registered with the redactor).
+
+    :raises SourceflowError: naming the fix: the client options for ``invalid_client``, a new
+        login for a code expired or used, the shop's name for a host that does not resolve.
+    """
     redact.register(client_secret)
     base = base_url(shop, admin_url)
     url = f"{base}/admin/oauth/access_token"
@@ -139,7 +144,14 @@ def exchange_code(
     client = http or httpx.Client(timeout=30)
     try:
         # A code is single-use: the policy resends only what Shopify cannot have acted on.
-        answer = send(client, "POST", url, json=body, headers={"Accept": "application/json"})
+        answer = send(
+            client,
+            "POST",
+            url,
+            policy=policy,
+            json=body,
+            headers={"Accept": "application/json"},
+        )
     except httpx.HTTPError as exc:
         raise unreachable(
             exc, base, f"exchanging the code for {shop}", setting="--admin-url"

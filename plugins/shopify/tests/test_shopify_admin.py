@@ -205,9 +205,7 @@ def test_a_create_whose_lookup_fails_too_says_to_run_connect_again(fake_shop):
         unique=True,
     ),
 )
-def test_whatever_answers_are_lost_each_topic_is_subscribed_once(
-    fake_shop, plan, api_name, topics
-):
+def test_whatever_answers_are_lost_each_topic_is_subscribed_once(fake_shop, plan, api_name, topics):
     shop, url = fake_shop
     shop.webhooks.clear()
     shop.stall = CLIENT_TIMEOUT * 2
