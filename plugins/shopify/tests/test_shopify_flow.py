@@ -4,15 +4,14 @@ shop, signed deliveries at the inlet, teardown; the mapping defaults against the
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 import subprocess
 import sys
-import time
-
-import itertools
 import threading
+import time
 
 import httpx
 import pytest
@@ -444,7 +443,8 @@ def test_an_unusable_shop_stops_connect_before_anything_is_created(
     assert message in str(caught.value) and hint in str(caught.value.hint)
     assert "ConnectError" not in str(caught.value)
     assert made_on_the_platform(client) == []
-    assert lifecycle.state.get("unusable", client.settings.platform_url, client.settings.sandbox) is None
+    settings_ = client.settings
+    assert lifecycle.state.get("unusable", settings_.platform_url, settings_.sandbox) is None
 
 
 def test_no_token_anywhere_stops_connect_before_anything_is_created(
