@@ -295,9 +295,10 @@ class AdminClient:
             try:
                 found = self.find(topic, address, api)
             except SourceflowError as exc:
+                happened = f"the answer was lost ({lost})" if lost else "it was refused as taken"
                 raise SourceflowError(
-                    f"the answer to subscribing {topic} on {self.shop} was lost ({lost}) and the "
-                    f"shop could not be asked whether it made the subscription: {exc}",
+                    f"subscribing {topic} on {self.shop}: {happened}, and the shop could not be "
+                    f"asked whether it has the subscription: {exc}",
                     hint="run connect again: it adopts a subscription the shop made",
                 ) from None
             if found:
