@@ -331,7 +331,8 @@ def sourceflow_endpoint(
     facts: dict[str, Any] = {"webhookUrl": url}
     if not CLIENT_SECRET.read(credentials):
         facts["warning"] = (
-            "no --param clientSecret: deliveries are not signature-checked (only de-duplicated)"
+            f"no clientSecret (--param clientSecret or {CLIENT_SECRET.env}): deliveries are "
+            "not signature-checked (only de-duplicated)"
         )
     chosen = _shop_settings(credentials)
     if not chosen:
@@ -350,7 +351,7 @@ def sourceflow_endpoint(
         try:
             for topic in topics:
                 made.append(admin.subscribe(topic, url, api))
-        except SourceflowError as exc:
+        except Exception as exc:
             # Leave nothing subscribed that no record names: a re-run subscribes them all again.
             _undo(admin, api, made, exc)
             raise
@@ -358,7 +359,7 @@ def sourceflow_endpoint(
     return facts
 
 
-def _undo(admin: AdminClient, api: str, ids: list[str], error: SourceflowError) -> None:
+def _undo(admin: AdminClient, api: str, ids: list[str], error: Exception) -> None:
     left = []
     for webhook_id in ids:
         try:

@@ -114,8 +114,3 @@ def find_token(
         f"no Shopify access token for {shop} (looked in {', '.join(map(str, paths))})",
         hint=hint,
     )
-
-
-def access_token(shop: str, credentials: Mapping[str, Any] | None = None) -> str:
-    """The token to call ``shop``'s Admin API with: ``accessToken``, env, or the token file."""
-    return find_token(shop, credentials).token

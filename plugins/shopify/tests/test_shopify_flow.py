@@ -571,3 +571,29 @@ def test_login_says_when_the_shop_does_not_resolve():
             show=shown.append,
         )
     assert "acme.invalid does not resolve" in str(caught.value) and shown == []
+
+
+def test_an_undo_that_cannot_reach_the_shop_says_so_and_a_rerun_adopts_what_is_left(
+    lossy, client, registry, dataset, tmp_path, monkeypatch
+):
+    shop, admin_url = lossy
+    monkeypatch.setenv("SHOPIFY_ACCESS_TOKEN", shop.token)
+    lifecycle = Lifecycle(client, registry, StateFile(tmp_path / "state.json"))
+    # The scope check, orders/create and orders/exploded (422) answer; every try of the undo's
+    # DELETE of orders/create is lost.
+    shop.faults = [None, None, None, *["502"] * FAST.attempts]
+    with pytest.raises(SourceflowError) as caught:
+        lifecycle.connect(
+            shop_request("undo", dataset, shop, admin_url, topics="orders/create,orders/exploded")
+        )
+    assert "Invalid topic" in str(caught.value) and "could not be removed" in str(caught.value)
+    assert "run connect again" in str(caught.value.hint)
+    (left,) = shop.webhooks.values()
+
+    done = lifecycle.connect(shop_request("undo", dataset, shop, admin_url, topics="orders/create"))
+    assert done.endpoint_facts["webhookIds"] == str(left["id"])  # adopted, not doubled
+    assert len(shop.webhooks) == 1
+    record = lifecycle.state.get("undo", client.settings.platform_url, client.settings.sandbox)
+    assert record is not None
+    lifecycle.teardown(record)
+    assert shop.webhooks == {}
