@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from sourceflow_shopify.settings import ADMIN_URL, CLIENT_ID, CLIENT_SECRET, SHOP, TOKENS
+
 
 @click.group()
 def shopify() -> None:
@@ -15,20 +17,20 @@ def shopify() -> None:
 
 @shopify.command()
 @click.option(
-    "--shop", required=True, help="The shop's myshopify.com host, e.g. acme.myshopify.com."
+    SHOP.option, required=True, help="The shop's myshopify.com host, e.g. acme.myshopify.com."
 )
 @click.option(
-    "--client-id",
-    envvar="SHOPIFY_CLIENT_ID",
+    CLIENT_ID.option,
+    envvar=CLIENT_ID.env,
     required=True,
-    help="The app's client ID [env SHOPIFY_CLIENT_ID].",
+    help=f"The app's client ID [env {CLIENT_ID.env}].",
 )
 @click.option(
-    "--client-secret",
-    envvar="SHOPIFY_CLIENT_SECRET",
+    CLIENT_SECRET.option,
+    envvar=CLIENT_SECRET.env,
     prompt=True,
     hide_input=True,
-    help="The app's client secret [env SHOPIFY_CLIENT_SECRET; asked for when missing].",
+    help=f"The app's client secret [env {CLIENT_SECRET.env}; asked for when missing].",
 )
 @click.option(
     "--scopes",
@@ -45,20 +47,23 @@ def shopify() -> None:
     "http://127.0.0.1:PORT/callback as a redirection URL in the app's settings.",
 )
 @click.option(
-    "--admin-url",
-    envvar="SOURCEFLOW_SHOPIFY_ADMIN_URL",
+    ADMIN_URL.option,
+    envvar=ADMIN_URL.env,
     default=None,
     metavar="URL",
-    help="Base URL instead of https://SHOP [env SOURCEFLOW_SHOPIFY_ADMIN_URL].",
+    help=f"Base URL instead of https://SHOP [env {ADMIN_URL.env}]; connect takes it as "
+    "--param adminUrl.",
 )
 @click.option("--no-browser", is_flag=True, help="Print the URL only; do not open a browser.")
 @click.option("--timeout", type=float, default=300, show_default=True, help="Seconds to wait.")
 @click.option(
-    "--tokens",
+    TOKENS.option,
     "tokens_path",
+    envvar=TOKENS.env,
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Token file [env SOURCEFLOW_SHOPIFY_TOKENS; default .sourceflow/shopify-tokens.json].",
+    help=f"Token file [env {TOKENS.env}; default shopify-tokens.json in your config "
+    "directory, e.g. ~/.config/sourceflow].",
 )
 @click.option(
     "--print-token", is_flag=True, help="Also print the access token on stdout (for scripts)."

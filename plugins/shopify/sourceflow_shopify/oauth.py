@@ -21,9 +21,10 @@ from urllib.parse import urlencode
 import httpx
 from attrs import frozen
 
-from sourceflow import redact, signatures
-from sourceflow.errors import SourceflowError
+from sourceflow import SourceflowError, redact, signatures
+from sourceflow.http import RetryPolicy, send
 from sourceflow_shopify import SHOP_PATTERN as SHOP_PATTERN
+from sourceflow_shopify.problems import unreachable
 from sourceflow_shopify.signing import query_is_authentic
 
 MAX_AGE_SECONDS = 300  # a redirect older than this (or this far in the future) is refused
@@ -128,31 +129,69 @@ def exchange_code(
     client_secret: str,
     admin_url: str | None = None,
     http: httpx.Client | None = None,
+    policy: RetryPolicy | None = None,
 ) -> AccessToken:
-    """Trade the authorization code for an access token (registered with the redactor)."""
+    """Trade the authorization code for an access token (registered with the redactor).
+
+    :raises SourceflowError: naming the fix: the client options for ``invalid_client``, a new
+        login for a code expired or used, the shop's name for a host that does not resolve.
+    """
     redact.register(client_secret)
-    url = f"{base_url(shop, admin_url)}/admin/oauth/access_token"
+    base = base_url(shop, admin_url)
+    url = f"{base}/admin/oauth/access_token"
     body = {"client_id": client_id, "client_secret": client_secret, "code": code}
     client = http or httpx.Client(timeout=30)
     try:
-        answer = client.post(url, json=body, headers={"Accept": "application/json"})
+        # A code is single-use: the policy resends only what Shopify cannot have acted on.
+        answer = send(
+            client,
+            "POST",
+            url,
+            policy=policy,
+            json=body,
+            headers={"Accept": "application/json"},
+        )
     except httpx.HTTPError as exc:
-        raise SourceflowError(
-            f"cannot reach {url}: {type(exc).__name__}",
-            hint="check the shop domain (or --admin-url) and your network",
+        raise unreachable(
+            exc, base, f"exchanging the code for {shop}", setting="--admin-url"
         ) from None
     finally:
         if http is None:
             client.close()
     if answer.status_code != 200:
-        raise SourceflowError(
-            f"Shopify refused the code exchange for {shop} ({answer.status_code}): "
-            f"{redact.scrub(answer.text[:200])}",
-            hint="codes are single-use and expire quickly: run the login again",
-        )
+        raise exchange_refused(shop, answer)
     data = answer.json()
     token = str(data.get("access_token") or "")
     if not token:
         raise SourceflowError(f"Shopify answered no access_token for {shop}")
     redact.register(token)
     return AccessToken(shop=shop, access_token=token, scope=str(data.get("scope") or ""))
+
+
+def exchange_refused(shop: str, answer: httpx.Response) -> SourceflowError:
+    """The error for a refused code exchange, with the fix for what Shopify said."""
+    try:
+        data = answer.json()
+    except ValueError:
+        data = None
+    fields = data if isinstance(data, dict) else {}
+    error = str(fields.get("error") or "")
+    said = redact.scrub(
+        str(fields.get("error_description") or fields.get("errors") or error or answer.text)
+    )[:200]
+    message = f"Shopify refused the code exchange for {shop} ({answer.status_code}): {said}"
+    if error == "invalid_client" or (answer.status_code == 401 and not error):
+        return SourceflowError(
+            message,
+            hint="the app's credentials are wrong: check --client-secret (SHOPIFY_CLIENT_SECRET; "
+            "a rotated secret stops working) and --client-id (SHOPIFY_CLIENT_ID) against the "
+            "app's Client credentials page",
+        )
+    text = f"{error} {said}".lower()
+    if (error in ("invalid_grant", "invalid_request") and "code" in text) or "expired" in text:
+        return SourceflowError(
+            message,
+            hint="the authorization code expired or was already used: log in again "
+            "(sourceflow shopify login) and approve the app promptly",
+        )
+    return SourceflowError(message, hint="see Shopify's message; then log in again")

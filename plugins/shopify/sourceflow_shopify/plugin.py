@@ -1,53 +1,69 @@
 """Hook implementations for the Shopify Streaming source.
 
 A generic streaming source: no base connection; the flow (spec ``e77fde5a-…``) owns the inlet.
-What ``connect`` takes (``--param KEY=VALUE``), and where each value lives:
+What ``connect`` takes (``--param KEY=VALUE``; the settings in :mod:`sourceflow_shopify.settings`,
+each with one environment variable read when the param is not given), and where each lives:
 
-- ``clientSecret``: the app's client secret. Kept in the source connection's params (masked in
-  every answer), so that the inlet's ``Delivery.config`` carries it to
-  :func:`sourceflow_verify_delivery`, which checks ``X-Shopify-Hmac-Sha256`` on each delivery.
+- ``clientSecret`` (``SHOPIFY_CLIENT_SECRET``): the app's client secret. Kept in the source
+  connection's params (masked in every answer), so that the inlet's ``Delivery.config`` carries
+  it to :func:`sourceflow_verify_delivery`, which checks ``X-Shopify-Hmac-Sha256`` on each
+  delivery.
 - ``shop``: the ``*.myshopify.com`` host. Kept in the params too (deliveries from another shop
-  are refused). With it, :func:`sourceflow_endpoint` subscribes the topics through the Admin
-  API; without it, the webhook URL is printed for the app's own configuration.
-- ``accessToken``: used for the Admin API calls, never stored by sourceflow (without it, the
-  token comes from ``SHOPIFY_ACCESS_TOKEN`` or ``sourceflow shopify login``'s token file).
+  are refused). With it, :func:`sourceflow_source_params` checks that the shop answers and the
+  token works before anything is created, and :func:`sourceflow_endpoint` subscribes the topics
+  through the Admin API; without it, the webhook URL is printed for the app's own configuration.
+- ``accessToken`` (``SHOPIFY_ACCESS_TOKEN``): used for the Admin API calls, never stored by
+  sourceflow (without it, the token comes from ``sourceflow shopify login``'s token file).
 - ``topics`` (comma-separated; default: ``--object``, else ``orders/create``), ``apiVersion``
-  (default ``2024-10``), ``adminApi`` (``rest`` or ``graphql``), ``adminUrl`` (instead of
-  ``https://{shop}``): recorded for teardown, which deletes the subscriptions.
+  (default ``2024-10``), ``adminApi`` (``rest`` or ``graphql``), ``adminUrl``
+  (``SOURCEFLOW_SHOPIFY_ADMIN_URL``; instead of ``https://{shop}``): recorded for teardown,
+  which deletes the subscriptions.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import sourceflow
-from sourceflow.errors import SourceflowError
-from sourceflow.hooktypes import (
+from sourceflow import (
     PROVIDER_STREAMING,
     ConnectionSpec,
     Delivery,
     Endpoint,
     Source,
+    SourceflowError,
     SourceParams,
     SourceSpec,
     Verdict,
     generic_streaming_flow_spec,
 )
 from sourceflow_shopify import SHOP_PATTERN
+from sourceflow_shopify.settings import (
+    ADMIN_API,
+    ADMIN_URL,
+    API_VERSION,
+    CLIENT_SECRET,
+    CONNECT,
+    SHOP,
+    TOPICS,
+)
 
 # Loading the plugin builds its Source only: the Admin API client (httpx), OAuth, signatures,
 # the token file and the resource models are imported by the hooks that use them, so listing
 # the plugins does not pay for them.
 if TYPE_CHECKING:
-    from sourceflow.model import Flow, MappingRule
+    from sourceflow import Flow, MappingRule
     from sourceflow_shopify.admin import AdminClient
+    from sourceflow_shopify.tokens import FoundToken
 
 CONNECTION_SPEC_ID = "e77fd9d2-22a8-11ed-861d-0242ac120002"
 FLOW_HEADER = "x-adobe-flow-id"
 DEFAULT_TOPIC = "orders/create"
-PARAMS = ("clientSecret", "shop", "accessToken", "topics", "apiVersion", "adminApi", "adminUrl")
+PARAMS = tuple(setting.name for setting in CONNECT)
+API_VERSION_PATTERN = re.compile(r"^\d{4}-\d{2}$|^unstable$")
 
 SOURCE_PARAMS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -106,16 +122,21 @@ def _check_params(credentials: Mapping[str, Any]) -> None:
             raise SourceflowError(
                 f"--param {key} is empty", hint=f"give {key}=VALUE or leave it out"
             )
-    if credentials.get("adminApi", "rest") not in ("rest", "graphql"):
+    api = ADMIN_API.read(credentials) or "rest"
+    if api not in ("rest", "graphql"):
+        raise SourceflowError(f"--param adminApi must be rest or graphql (got {api!r})")
+    version = API_VERSION.read(credentials)
+    if version and not API_VERSION_PATTERN.match(version):
         raise SourceflowError(
-            f"--param adminApi must be rest or graphql (got {credentials['adminApi']!r})"
+            f"--param apiVersion must be YYYY-MM (got {version!r})",
+            hint="e.g. apiVersion=2024-10; Shopify supports each version for a year",
         )
 
 
 def topics_of(object: str | None, credentials: Mapping[str, Any]) -> list[str]:
     """The topics to subscribe: ``topics`` (comma-separated), else ``object``, else
     ``orders/create``."""
-    given = str(credentials.get("topics") or object or DEFAULT_TOPIC)
+    given = TOPICS.read(credentials) or object or DEFAULT_TOPIC
     topics = [t.strip() for t in given.split(",") if t.strip()]
     for topic in topics:
         if topic.count("/") != 1:
@@ -126,27 +147,54 @@ def topics_of(object: str | None, credentials: Mapping[str, Any]) -> list[str]:
     return topics
 
 
+def _shop_settings(credentials: Mapping[str, Any]) -> dict[str, str]:
+    """What the Admin API calls need and teardown must find again: shop, version, API, URL."""
+    from sourceflow_shopify.admin import DEFAULT_API_VERSION
+    from sourceflow_shopify.oauth import check_shop
+
+    shop = SHOP.read(credentials)
+    if not shop:
+        return {}
+    chosen = {
+        "shop": check_shop(shop),
+        "apiVersion": API_VERSION.read(credentials) or DEFAULT_API_VERSION,
+        "adminApi": ADMIN_API.read(credentials) or "rest",
+    }
+    admin_url = ADMIN_URL.read(credentials)
+    if admin_url:
+        chosen["adminUrl"] = admin_url
+    return chosen
+
+
 @sourceflow.hookimpl
 def sourceflow_source_params(
     source: Source, object: str | None, credentials: Mapping[str, Any]
 ) -> SourceParams:
-    """``data.format: json``; params ``shop`` and ``clientSecret`` when given (see the module)."""
+    """``data.format: json``; params ``shop`` and ``clientSecret`` when given (see the module).
+
+    Runs before the first resource is created on the Flow Service side, so a shop that cannot
+    be reached, or a token that does not work or lacks a topic's scope, stops ``connect``
+    before anything exists that would need tearing down.
+    """
     from sourceflow import redact
-    from sourceflow_shopify.oauth import check_shop
 
     _check_params(credentials)
-    topics_of(object, credentials)
+    topics = topics_of(object, credentials)
+    chosen = _shop_settings(credentials)
     params: dict[str, Any] = {}
-    if credentials.get("shop"):
-        params["shop"] = check_shop(str(credentials["shop"]))
-    if credentials.get("clientSecret"):
-        redact.register(str(credentials["clientSecret"]))
-        params["clientSecret"] = str(credentials["clientSecret"])
+    if chosen:
+        params["shop"] = chosen["shop"]
+        with _admin(chosen, _token(chosen, credentials)) as admin:
+            admin.check(topics)
+    secret = CLIENT_SECRET.read(credentials)
+    if secret:
+        redact.register(secret)
+        params["clientSecret"] = secret
     return SourceParams(data_format="json", params=params or None)
 
 
 def _order_rules(t: str) -> list[MappingRule]:
-    from sourceflow.model import MappingRule
+    from sourceflow import MappingRule
 
     return [
         MappingRule.in_tenant("id", "shopify.order.id", t, identity=True),
@@ -177,7 +225,7 @@ def _order_rules(t: str) -> list[MappingRule]:
 
 
 def _customer_rules(t: str) -> list[MappingRule]:
-    from sourceflow.model import MappingRule
+    from sourceflow import MappingRule
 
     return [
         MappingRule.in_tenant("id", "shopify.customer.id", t, identity=True),
@@ -200,7 +248,7 @@ def _customer_rules(t: str) -> list[MappingRule]:
 
 
 def _product_rules(t: str) -> list[MappingRule]:
-    from sourceflow.model import MappingRule
+    from sourceflow import MappingRule
 
     return [
         MappingRule.in_tenant("id", "shopify.product.id", t, identity=True),
@@ -250,16 +298,21 @@ def delivery_url(endpoint: Endpoint) -> str:
     return f"{endpoint.inlet_url}{joiner}{urlencode({FLOW_HEADER: endpoint.flow_id})}"
 
 
-def _admin(recorded: Mapping[str, Any], credentials: Mapping[str, Any] | None) -> AdminClient:
-    from sourceflow_shopify.admin import DEFAULT_API_VERSION, AdminClient
-    from sourceflow_shopify.tokens import access_token
+def _token(chosen: Mapping[str, Any], credentials: Mapping[str, Any] | None) -> FoundToken:
+    from sourceflow_shopify.tokens import find_token
 
-    shop = str(recorded["shop"])
+    return find_token(str(chosen["shop"]), credentials, chosen.get("tokenFile"))
+
+
+def _admin(chosen: Mapping[str, Any], token: FoundToken) -> AdminClient:
+    from sourceflow_shopify.admin import DEFAULT_API_VERSION, AdminClient
+
     return AdminClient(
-        shop,
-        access_token(shop, credentials),
-        admin_url=recorded.get("adminUrl") or None,
-        api_version=str(recorded.get("apiVersion") or DEFAULT_API_VERSION),
+        str(chosen["shop"]),
+        token.token,
+        admin_url=chosen.get("adminUrl") or None,
+        api_version=str(chosen.get("apiVersion") or DEFAULT_API_VERSION),
+        token_from=token.origin,
     )
 
 
@@ -267,64 +320,73 @@ def _admin(recorded: Mapping[str, Any], credentials: Mapping[str, Any] | None) -
 def sourceflow_endpoint(
     source: Source, flow: Flow, endpoint: Endpoint, credentials: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """Subscribe the topics to the flow's inlet (when a shop is given); what was created."""
-    from sourceflow_shopify.admin import DEFAULT_API_VERSION
-    from sourceflow_shopify.oauth import check_shop
+    """Subscribe the topics to the flow's inlet (when a shop is given); what was subscribed.
 
+    A subscription the shop already has for this inlet and topic (made by an earlier run whose
+    answer was lost) is adopted rather than duplicated; see :meth:`AdminClient.subscribe`.
+    """
     _check_params(credentials)
     url = delivery_url(endpoint)
     topics = topics_of(endpoint.object, credentials)
     facts: dict[str, Any] = {"webhookUrl": url}
-    if not credentials.get("clientSecret"):
+    if not CLIENT_SECRET.read(credentials):
         facts["warning"] = (
-            "no --param clientSecret: deliveries are not signature-checked (only de-duplicated)"
+            f"no clientSecret (--param clientSecret or {CLIENT_SECRET.env}): deliveries are "
+            "not signature-checked (only de-duplicated)"
         )
-    if not credentials.get("shop"):
+    chosen = _shop_settings(credentials)
+    if not chosen:
         facts["subscriptions"] = (
             "none (no --param shop): subscribe your topics to webhookUrl in the app's configuration"
         )
         return facts
-    facts.update(
-        shop=check_shop(str(credentials["shop"])),
-        apiVersion=str(credentials.get("apiVersion") or DEFAULT_API_VERSION),
-        adminApi=str(credentials.get("adminApi") or "rest"),
-    )
-    if credentials.get("adminUrl"):
-        facts["adminUrl"] = str(credentials["adminUrl"])
-    created: list[str] = []
-    with _admin(facts, credentials) as admin:
+    facts.update(chosen)
+    api = chosen["adminApi"]
+    made: list[str] = []
+    token = _token(chosen, credentials)
+    if token.path is not None:
+        # Teardown, run from any directory, reads the token from the file this run used.
+        facts["tokenFile"] = str(token.path)
+    with _admin(chosen, token) as admin:
         try:
             for topic in topics:
-                if facts["adminApi"] == "graphql":
-                    created.append(admin.create_subscription(topic, url))
-                else:
-                    created.append(str(admin.create_webhook(topic, url)["id"]))
-        except Exception:
-            # Leave nothing half-subscribed: a re-run of connect subscribes them all again.
-            _delete(admin, str(facts["adminApi"]), created)
+                made.append(admin.subscribe(topic, url, api))
+        except Exception as exc:
+            # Leave nothing subscribed that no record names: a re-run subscribes them all again.
+            _undo(admin, api, made, exc)
             raise
-    facts.update(topics=",".join(topics), webhookIds=",".join(created))
+    facts.update(topics=",".join(topics), webhookIds=",".join(made))
     return facts
 
 
-def _delete(admin: AdminClient, api: str, ids: list[str]) -> None:
+def _undo(admin: AdminClient, api: str, ids: list[str], error: Exception) -> None:
+    left = []
     for webhook_id in ids:
-        if api == "graphql":
-            admin.delete_subscription(webhook_id)
-        else:
-            admin.delete_webhook(webhook_id)
+        try:
+            admin.unsubscribe(webhook_id, api)
+        except SourceflowError:
+            left.append(webhook_id)
+    if left:
+        raise SourceflowError(
+            f"{error}; and the subscriptions made before it could not be removed "
+            f"({', '.join(left)})",
+            hint="run connect again when the shop answers: it adopts them, and teardown "
+            "then removes them",
+        ) from error
 
 
 @sourceflow.hookimpl
 def sourceflow_remove_endpoint(
     source: Source, flow: Flow, endpoint: Endpoint, recorded: Mapping[str, Any]
 ) -> None:
-    """Delete the subscriptions ``sourceflow_endpoint`` created (already gone is fine)."""
+    """Delete the subscriptions ``sourceflow_endpoint`` made (already gone is fine)."""
     ids = [i for i in str(recorded.get("webhookIds") or "").split(",") if i]
     if not ids or not recorded.get("shop"):
         return
-    with _admin(recorded, None) as admin:
-        _delete(admin, str(recorded.get("adminApi") or "rest"), ids)
+    api = str(recorded.get("adminApi") or "rest")
+    with _admin(recorded, _token(recorded, None)) as admin:
+        for webhook_id in ids:
+            admin.unsubscribe(webhook_id, api)
 
 
 # --- inlet ------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Where ``sourceflow shopify login`` keeps access tokens, and where the plugin finds them.
 
-One JSON file, readable by its owner only (``0600``), keyed by shop:
-``.sourceflow/shopify-tokens.json`` unless ``SOURCEFLOW_SHOPIFY_TOKENS`` names another. The
-plugin looks for a shop's token in ``--param accessToken``, then ``SHOPIFY_ACCESS_TOKEN``, then
-this file.
+One JSON file per user, readable by its owner only (``0600``), keyed by shop:
+``shopify-tokens.json`` in the user's config directory (``~/.config/sourceflow`` on Linux, as
+:mod:`platformdirs` places it elsewhere), whatever directory a command runs from. The setting
+``tokens`` (``--tokens``, ``SOURCEFLOW_SHOPIFY_TOKENS``) names another file. The plugin looks
+for a shop's token in ``accessToken`` (``--param``, then ``SHOPIFY_ACCESS_TOKEN``), then in the
+token file.
 """
 
 from __future__ import annotations
@@ -14,24 +16,30 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sourceflow import redact
-from sourceflow.errors import ConfigError, SourceflowError
+import platformdirs
+from attrs import frozen
 
-TOKENS_ENV = "SOURCEFLOW_SHOPIFY_TOKENS"
-TOKEN_ENV = "SHOPIFY_ACCESS_TOKEN"  # noqa: S105 (the variable's name, not a token)
-DEFAULT_PATH = Path(".sourceflow") / "shopify-tokens.json"
+from sourceflow import ConfigError, SourceflowError, redact
+from sourceflow_shopify.settings import ACCESS_TOKEN, TOKENS
+
+FILE_NAME = "shopify-tokens.json"
+# Where tokens were kept before they had a per-user home: named in the hint when one is found.
+LEGACY_PATH = Path(".sourceflow") / FILE_NAME
 
 
 def default_path() -> Path:
-    """The token file: ``$SOURCEFLOW_SHOPIFY_TOKENS`` or ``.sourceflow/shopify-tokens.json``."""
-    return Path(os.environ.get(TOKENS_ENV) or DEFAULT_PATH)
+    """The token file: the ``tokens`` setting, else the per-user one (absolute either way)."""
+    given = TOKENS.read()
+    if given:
+        return Path(given).expanduser().absolute()
+    return platformdirs.user_config_path("sourceflow", appauthor=False) / FILE_NAME
 
 
 class TokenStore:
     """Access tokens by shop, in one owner-only JSON file."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or default_path()
+        self.path = (path.expanduser().absolute() if path else None) or default_path()
 
     def _read(self) -> dict[str, Any]:
         if not self.path.exists():
@@ -55,10 +63,10 @@ class TokenStore:
         return None
 
     def put(self, shop: str, token: str, scope: str) -> None:
-        """Store ``token`` for ``shop``; the file is created owner-only."""
+        """Store ``token`` for ``shop``; the file (and its folder) are created owner-only."""
         data = self._read()
         data[shop.lower()] = {"accessToken": token, "scope": scope}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -66,15 +74,43 @@ class TokenStore:
         os.replace(tmp, self.path)
 
 
-def access_token(shop: str, credentials: Mapping[str, Any] | None = None) -> str:
-    """The token to call ``shop``'s Admin API with: ``accessToken`` param, env, or the file."""
-    given = (credentials or {}).get("accessToken") or os.environ.get(TOKEN_ENV)
-    token = str(given) if given else TokenStore().get(shop)
-    if not token:
-        raise SourceflowError(
-            f"no Shopify access token for {shop}",
-            hint=f"run: sourceflow shopify login --shop {shop} --client-id ID "
-            f"(or pass --param accessToken=..., or set {TOKEN_ENV})",
-        )
-    redact.register(token)
-    return token
+@frozen
+class FoundToken:
+    """A shop's access token and where it was found (for an error to name what to fix)."""
+
+    token: str
+    origin: str
+    path: Path | None = None
+
+
+def find_token(
+    shop: str, credentials: Mapping[str, Any] | None = None, token_file: str | None = None
+) -> FoundToken:
+    """The token to call ``shop``'s Admin API with, and where it came from.
+
+    Looked for in ``accessToken`` (the param, then ``SHOPIFY_ACCESS_TOKEN``), then in
+    ``token_file`` (the file a connect recorded), then in the token file of the ``tokens``
+    setting or the per-user one.
+    """
+    given = ACCESS_TOKEN.read(credentials)
+    if given:
+        redact.register(given)
+        origin = "--param accessToken" if (credentials or {}).get(ACCESS_TOKEN.name) else ""
+        return FoundToken(given, origin or str(ACCESS_TOKEN.env))
+    paths = [Path(token_file)] if token_file else []
+    paths.append(default_path())
+    for path in paths:
+        store = TokenStore(path)
+        token = store.get(shop)
+        if token:
+            return FoundToken(token, f"token file {store.path}", store.path)
+    hint = (
+        f"run: sourceflow shopify login --shop {shop} --client-id ID "
+        f"(or pass --param accessToken=..., or set {ACCESS_TOKEN.env})"
+    )
+    if LEGACY_PATH.exists():
+        hint += f"; {LEGACY_PATH.absolute()} is an old token file: move it to {paths[-1]}"
+    raise SourceflowError(
+        f"no Shopify access token for {shop} (looked in {', '.join(map(str, paths))})",
+        hint=hint,
+    )

@@ -2,19 +2,32 @@
 
 It follows Shopify's documented protocol: ``/admin/oauth/authorize`` redirects with
 ``code, hmac, host, shop, state, timestamp`` (hmac signed as Shopify signs it);
-``POST /admin/oauth/access_token`` answers ``{access_token, scope}``; the REST webhook routes
-(``/admin/api/{version}/webhooks.json``, ``/webhooks/{id}.json``) and GraphQL's
-``webhookSubscriptionCreate``/``Delete`` want ``X-Shopify-Access-Token``, answer
-``X-Shopify-Shop-Api-Call-Limit`` and, when told to, ``429`` with ``Retry-After``.
+``POST /admin/oauth/access_token`` answers ``{access_token, scope}`` (``401 invalid_client``
+for wrong app credentials, ``400`` for a code used or unknown);
+``GET /admin/oauth/access_scopes.json`` lists the token's scopes; the REST webhook routes
+(``/admin/api/{version}/webhooks.json`` with its ``topic`` and ``address`` filters,
+``/webhooks/{id}.json``) and GraphQL's ``webhookSubscriptionCreate``/``Delete`` and
+``webhookSubscriptions(topics:, callbackUrl:)`` want ``X-Shopify-Access-Token`` and answer
+``X-Shopify-Shop-Api-Call-Limit``. A second subscription of one address to one topic is refused
+("for this topic has already been taken"), through REST (422) and GraphQL (a user error).
+When told to, REST answers ``429`` with ``Retry-After`` and GraphQL ``THROTTLED`` with its
+cost's ``throttleStatus``.
+
+Between the client and the shop sits a proxy that can lose answers (:attr:`FakeShop.faults`):
+``502`` before the shop sees the request; after the shop has acted on it, ``504`` (a proxy's
+timeout), ``reset`` (the connection dropped mid-answer) or ``timeout`` (no answer until the
+client gives up).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
 import json
 import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -24,12 +37,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+Message = MutableMapping[str, Any]
+
 PAYLOADS = Path(__file__).parent / "payloads"
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 THROTTLED = (
     "Exceeded 2 calls per second for api client. Reduce request rates to resume "
     "uninterrupted service."
 )
+TAKEN = "for this topic has already been taken"
+FAULTS = ("502", "504", "reset", "timeout")
 TOPICS = {
     "orders/create",
     "orders/updated",
@@ -72,16 +89,22 @@ class FakeShop:
             token,
         )
         self.codes: dict[str, str] = {}
+        self.scopes = "read_orders,read_customers,read_products"  # what self.token grants
         self.webhooks: dict[int, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, float]] = []
-        self.throttle_next = 0  # answer this many calls with 429
+        self.throttle_next = 0  # answer this many calls with 429 (GraphQL: THROTTLED)
+        # What the proxy does to the next Admin API answers, in order (None: nothing).
+        self.faults: list[str | None] = []
+        self.dropped: list[tuple[str, str, str]] = []  # (fault, method, path) as applied
+        self.stall = 1.0  # seconds a "timeout" answer is held back
         self.bucket_used = 1  # what X-Shopify-Shop-Api-Call-Limit reports as used
         self.redirect_overrides: dict[str, str] = {}
         self._ids = itertools.count(1091138715786)
-        self.app = Starlette(
+        self.shop_app = Starlette(
             routes=[
                 Route("/admin/oauth/authorize", self.authorize, methods=["GET"]),
                 Route("/admin/oauth/access_token", self.access_token, methods=["POST"]),
+                Route("/admin/oauth/access_scopes.json", self.access_scopes, methods=["GET"]),
                 Route(
                     "/admin/api/{version}/webhooks.json",
                     self.webhooks_route,
@@ -95,6 +118,63 @@ class FakeShop:
                 Route("/admin/api/{version}/graphql.json", self.graphql, methods=["POST"]),
             ]
         )
+
+    # --- the proxy in front -------------------------------------------------------------------
+
+    @property
+    def app(self) -> Callable[..., Awaitable[None]]:
+        """The ASGI app to serve: the shop behind its proxy."""
+
+        async def proxied(scope: Message, receive: Any, send: Any) -> None:
+            await self.proxy(scope, receive, send)
+
+        return proxied
+
+    async def proxy(
+        self,
+        scope: Message,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        """The shop behind a proxy that loses the answers :attr:`faults` says to lose."""
+        path = str(scope.get("path", ""))
+        admin = path.startswith("/admin/api/") or path == "/admin/oauth/access_scopes.json"
+        fault = self.faults.pop(0) if admin and scope["type"] == "http" and self.faults else None
+        if fault is None:
+            await self.shop_app(scope, receive, send)
+            return
+        self.dropped.append((fault, str(scope["method"]), path))
+        if fault == "502":  # the proxy could not reach the shop: nothing was done
+            await _plain(send, 502, b"502 Bad Gateway")
+            return
+
+        async def lost(message: Message) -> None:
+            pass
+
+        await self.shop_app(scope, receive, lost)  # the shop acts; its answer goes nowhere
+        if fault == "504":
+            await _plain(send, 504, b"504 Gateway Time-out")
+        elif fault == "timeout":
+            await asyncio.sleep(self.stall)
+            await _plain(send, 504, b"504 Gateway Time-out")
+        else:  # reset: the status line and headers, then the connection drops
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b'{"webh', "more_body": True})
+            raise ConnectionResetError("the fake proxy drops the connection")
+
+    def subscriptions(self, address: str | None = None) -> list[tuple[str, str]]:
+        """(topic, address) of every subscription (to ``address``, when given)."""
+        return [
+            (h["topic"], h["address"])
+            for h in self.webhooks.values()
+            if address is None or h["address"] == address
+        ]
 
     # --- OAuth --------------------------------------------------------------------------------
 
@@ -133,6 +213,13 @@ class FakeShop:
             )
         return JSONResponse({"access_token": self.token, "scope": scope})
 
+    async def access_scopes(self, request: Request) -> Response:
+        refused = self._gate(request)
+        if refused:
+            return refused
+        handles = [h for h in self.scopes.split(",") if h]
+        return JSONResponse({"access_scopes": [{"handle": h} for h in handles]})
+
     # --- Admin API ----------------------------------------------------------------------------
 
     def _gate(self, request: Request) -> Response | None:
@@ -144,6 +231,24 @@ class FakeShop:
             )
         if self.throttle_next > 0:
             self.throttle_next -= 1
+            if request.url.path.endswith("/graphql.json"):
+                # GraphQL's cost limit: 200, the query not run, and when its cost is restored.
+                return JSONResponse(
+                    {
+                        "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+                        "extensions": {
+                            "cost": {
+                                "requestedQueryCost": 10,
+                                "actualQueryCost": None,
+                                "throttleStatus": {
+                                    "maximumAvailable": 2000.0,
+                                    "currentlyAvailable": 5,
+                                    "restoreRate": 100.0,
+                                },
+                            }
+                        },
+                    }
+                )
             return JSONResponse(
                 {"errors": THROTTLED},
                 429,
@@ -161,7 +266,12 @@ class FakeShop:
         version = request.path_params["version"]
         if request.method == "GET":
             topic = request.query_params.get("topic")
-            hooks = [h for h in self.webhooks.values() if not topic or h["topic"] == topic]
+            address = request.query_params.get("address")
+            hooks = [
+                h
+                for h in self.webhooks.values()
+                if (not topic or h["topic"] == topic) and (not address or h["address"] == address)
+            ]
             return JSONResponse({"webhooks": hooks}, headers=self._limit())
         spec = (await request.json()).get("webhook") or {}
         if spec.get("topic") not in TOPICS:
@@ -175,7 +285,7 @@ class FakeShop:
             for h in self.webhooks.values()
         ):
             return JSONResponse(
-                {"errors": {"address": ["for this topic has already been taken"]}},
+                {"errors": {"address": [TAKEN]}},
                 422,
                 headers=self._limit(),
             )
@@ -207,65 +317,86 @@ class FakeShop:
         if refused:
             return refused
         body = await request.json()
+        query = str(body.get("query", ""))
         variables = body.get("variables") or {}
-        if "webhookSubscriptionCreate" in body.get("query", ""):
-            topic = str(variables.get("topic", "")).lower().replace("_", "/", 1)
-            if topic not in TOPICS:
-                return JSONResponse(
-                    {
-                        "data": {
-                            "webhookSubscriptionCreate": {
-                                "webhookSubscription": None,
-                                "userErrors": [{"field": ["topic"], "message": "Invalid topic"}],
-                            }
-                        }
-                    }
-                )
-            hook_id = next(self._ids)
-            gid = f"gid://shopify/WebhookSubscription/{hook_id}"
-            self.webhooks[hook_id] = {
-                "id": hook_id,
-                "topic": topic,
-                "address": variables["webhookSubscription"]["callbackUrl"],
-                "gid": gid,
-            }
+        if "webhookSubscriptionCreate" in query:
             return JSONResponse(
-                {
-                    "data": {
-                        "webhookSubscriptionCreate": {
-                            "webhookSubscription": {"id": gid, "topic": variables["topic"]},
-                            "userErrors": [],
-                        }
-                    }
-                }
+                {"data": {"webhookSubscriptionCreate": self._gql_create(variables)}}
             )
-        if "webhookSubscriptionDelete" in body.get("query", ""):
-            gid = str(variables.get("id", ""))
-            hook_id = int(gid.rsplit("/", 1)[-1]) if gid.rsplit("/", 1)[-1].isdigit() else -1
-            if self.webhooks.pop(hook_id, None) is None:
-                return JSONResponse(
-                    {
-                        "data": {
-                            "webhookSubscriptionDelete": {
-                                "deletedWebhookSubscriptionId": None,
-                                "userErrors": [
-                                    {
-                                        "field": ["id"],
-                                        "message": "Webhook subscription does not exist",
-                                    }
-                                ],
-                            }
-                        }
-                    }
-                )
+        if "webhookSubscriptionDelete" in query:
             return JSONResponse(
-                {
-                    "data": {
-                        "webhookSubscriptionDelete": {
-                            "deletedWebhookSubscriptionId": gid,
-                            "userErrors": [],
-                        }
-                    }
-                }
+                {"data": {"webhookSubscriptionDelete": self._gql_delete(variables)}}
             )
+        if "webhookSubscriptions(" in query:
+            return JSONResponse({"data": {"webhookSubscriptions": self._gql_list(variables)}})
         return JSONResponse({"errors": [{"message": "unsupported query in the fake"}]}, 400)
+
+    def _gql_create(self, variables: dict[str, Any]) -> dict[str, Any]:
+        topic = str(variables.get("topic", "")).lower().replace("_", "/", 1)
+        address = str((variables.get("webhookSubscription") or {}).get("callbackUrl", ""))
+        error = None
+        if topic not in TOPICS:
+            error = {"field": ["topic"], "message": "Invalid topic"}
+        elif (topic, address) in self.subscriptions():
+            error = {
+                "field": ["webhookSubscription", "callbackUrl"],
+                "message": f"Address {TAKEN}",
+            }
+        if error:
+            return {"webhookSubscription": None, "userErrors": [error]}
+        hook_id = next(self._ids)
+        self.webhooks[hook_id] = {"id": hook_id, "topic": topic, "address": address}
+        return {
+            "webhookSubscription": {"id": _gid(hook_id), "topic": variables["topic"]},
+            "userErrors": [],
+        }
+
+    def _gql_delete(self, variables: dict[str, Any]) -> dict[str, Any]:
+        gid = str(variables.get("id", ""))
+        tail = gid.rsplit("/", 1)[-1]
+        if self.webhooks.pop(int(tail) if tail.isdigit() else -1, None) is None:
+            return {
+                "deletedWebhookSubscriptionId": None,
+                "userErrors": [{"field": ["id"], "message": "Webhook subscription does not exist"}],
+            }
+        return {"deletedWebhookSubscriptionId": gid, "userErrors": []}
+
+    def _gql_list(self, variables: dict[str, Any]) -> dict[str, Any]:
+        topics = variables.get("topics") or []
+        address = variables.get("callbackUrl")
+        nodes = [
+            {
+                "id": _gid(h["id"]),
+                "topic": h["topic"].replace("/", "_").upper(),
+                "endpoint": {"__typename": "WebhookHttpEndpoint", "callbackUrl": h["address"]},
+            }
+            for h in self.webhooks.values()
+            if (not topics or h["topic"].replace("/", "_").upper() in topics)
+            and (not address or h["address"] == address)
+        ]
+        return {"edges": [{"node": n} for n in nodes[:50]]}
+
+    def gid(self, address: str, topic: str) -> str:
+        """The GraphQL id of the subscription of ``topic`` to ``address``."""
+        (hook_id,) = [
+            i for i, h in self.webhooks.items() if (h["topic"], h["address"]) == (topic, address)
+        ]
+        return _gid(hook_id)
+
+
+def _gid(hook_id: int) -> str:
+    return f"gid://shopify/WebhookSubscription/{hook_id}"
+
+
+async def _plain(send: Callable[[Message], Awaitable[None]], status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/html"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

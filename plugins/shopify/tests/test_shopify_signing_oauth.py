@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from sourceflow import redact
-from sourceflow.errors import SourceflowError
+from sourceflow import SourceflowError, redact
+from sourceflow.http import RetryPolicy
 from sourceflow_shopify import oauth, signing
 
 # Shopify's documented example: secret "hush", this redirect.
@@ -176,3 +176,36 @@ def test_code_exchange_against_the_fake_shop(fake_shop):
             admin_url=url,
         )
     assert "400" in str(caught.value) and shop.client_secret not in str(caught.value)
+    assert "expired or was already used" in str(caught.value.hint)
+    assert "log in again" in str(caught.value.hint)
+
+
+@pytest.mark.parametrize("wrong", ["client_secret", "client_id"])
+def test_a_refused_client_names_the_client_options(fake_shop, wrong):
+    shop, url = fake_shop
+    shop.codes["c0de"] = "read_orders"
+    credentials = {"client_id": shop.client_id, "client_secret": shop.client_secret}
+    credentials[wrong] = "shpss_rotatedaway000"
+    with pytest.raises(SourceflowError) as caught:
+        oauth.exchange_code(shop.shop, "c0de", admin_url=url, **credentials)
+    assert "401" in str(caught.value) and "invalid_client" in str(caught.value)
+    hint = str(caught.value.hint)
+    assert "--client-secret" in hint and "--client-id" in hint
+    assert "log in again" not in hint  # a new code cannot fix a wrong secret
+    assert "shpss_rotatedaway000" not in str(caught.value)
+    assert "c0de" in shop.codes  # refused before the code was spent
+
+
+def test_an_exchange_with_a_shop_that_does_not_resolve_says_so():
+    with pytest.raises(SourceflowError) as caught:
+        oauth.exchange_code(
+            "acme.myshopify.com",
+            "c0de",
+            client_id="cid",
+            client_secret="shpss_x00000",
+            admin_url="http://acme.invalid",
+            policy=RetryPolicy(attempts=2, base=0.001),
+        )
+    assert "acme.invalid does not resolve" in str(caught.value)
+    assert "--admin-url" in str(caught.value.hint)
+    assert "ConnectError" not in str(caught.value)
