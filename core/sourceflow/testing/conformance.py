@@ -19,7 +19,6 @@ from __future__ import annotations
 import inspect
 import itertools
 import json
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -42,7 +41,8 @@ from sourceflow.hooktypes import (
 from sourceflow.lifecycle import ConnectRequest, Lifecycle, check_credentials, with_defaults
 from sourceflow.plugins import GROUP, Registry
 from sourceflow.state import StateFile
-from sourceflow.testing import LocalPlatform, checks
+from sourceflow.testing import LocalPlatform, checks, connection_for
+from sourceflow.testing import delivery_id as delivery_id  # where it was first, for old imports
 
 if TYPE_CHECKING:
     from sourceflow.client import FlowServiceClient
@@ -190,12 +190,7 @@ class PluginConformance:
                 if isinstance(answer, model.Auth)
                 else model.Auth(spec_name=specs[0].name if specs else "", params=credentials)
             )
-        return model.Connection(
-            name="conformance",
-            connection_spec=model.SpecRef(id=source.id),
-            provider_id=source.connection_spec.provider_id,
-            auth=auth,
-        )
+        return connection_for(source, auth, name="conformance")
 
     # --- the rules ----------------------------------------------------------------------------
 
@@ -547,8 +542,3 @@ def _detail(answer: httpx.Response) -> str:
 def _fail(plugin: str, problems: list[str]) -> NoReturn:
     """Fail the test with every problem on a line of its own, each naming the plugin."""
     pytest.fail("\n".join(f"{plugin}: {p}" for p in problems), pytrace=False)
-
-
-def delivery_id() -> str:
-    """A fresh delivery id, for :meth:`PluginConformance.sign` implementations."""
-    return str(uuid.uuid4())
