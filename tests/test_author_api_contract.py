@@ -114,3 +114,25 @@ def test_a_plugin_reaching_past_the_api_fails_the_check(tmp_path, capsys):
 
 def test_the_allowances_are_only_for_the_plugins_being_migrated():
     assert {path.split("/")[1] for path, _ in BEING_MIGRATED} <= {"shopify", "stripe"}
+
+
+AUTHORING = (ROOT / "docs" / "authoring.md").read_text(encoding="utf-8")
+
+
+def test_the_authoring_guide_names_every_name_of_the_api():
+    missing = [
+        name
+        for name in sourceflow.__all__
+        if name not in {"__version__", "model"}
+        and f"`{name}`" not in AUTHORING
+        and f"`sourceflow.{name}`" not in AUTHORING
+    ]
+    assert missing == [], "docs/authoring.md does not teach these names of sourceflow.__all__"
+
+
+def test_the_authoring_guides_code_uses_only_the_api(contract):
+    blocks = AUTHORING.split("```python\n")[1:]
+    assert len(blocks) >= 4
+    for block in blocks:
+        code = block.split("```", 1)[0]
+        assert found(contract, code) == [], code
