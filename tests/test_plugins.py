@@ -187,6 +187,22 @@ def test_a_blocked_name_is_refused_in_process_too():
     assert registry.pm.register(object(), "plugin-b") is None
 
 
+def test_a_plugin_the_allow_list_left_out_can_still_be_loaded_on_purpose():
+    registry = plugins.load(allow=[], block=[])
+    assert "sourceflow-http" in {b.distribution for b in registry.blocked}
+    registry.load_entry_points(allow=["sourceflow-http"], block=[])
+    assert [p.name for p in registry.plugins()] == ["sourceflow-http"]
+    assert registry.source("http").name == "http"
+    assert "sourceflow-http" not in {b.distribution for b in registry.blocked}
+    # And a name pluggy was told to block directly is refused with that reason.
+    registry.pm.set_blocked("plugin-c")
+    registry.register(Provider("c", "cccccccc-0000-0000-0000-000000000000"), "plugin-c")
+    with pytest.raises(UnknownSource):
+        registry.source("c")
+    assert registry.blocked[-1].distribution == "plugin-c"
+    assert "pm.set_blocked" in registry.blocked[-1].reason
+
+
 def _source(name: str, spec: str) -> Source:
     return Source(
         name=name, title=name, connection_spec=ConnectionSpec(id=spec, name=name, provider_id="p")

@@ -122,7 +122,8 @@ class Registry:
                 continue
             installed.add(_norm(dist))
             if allowed is not None and _norm(dist) not in allowed[0]:
-                self._block(dist, f"not listed in {allowed[1]}")
+                # Left out, not forbidden: a host may still register it by hand.
+                self._record(dist, f"not listed in {allowed[1]}")
                 continue
             if self._refused(dist) or self.pm.has_plugin(dist):
                 continue
@@ -153,13 +154,15 @@ class Registry:
     def _refused(self, name: str) -> bool:
         reason = self._deny.get(_norm(name))
         if reason is None:
-            return False
-        self._block(name, reason)
-        return True
-
-    def _block(self, name: str, reason: str) -> None:
+            if not self.pm.is_blocked(name):
+                return False
+            reason = "blocked in the plugin manager (pm.set_blocked)"
         # pluggy's own block too, so a plugin registered on ``pm`` directly is refused as well.
         self.pm.set_blocked(name)
+        self._record(name, reason)
+        return True
+
+    def _record(self, name: str, reason: str) -> None:
         if not any(b.distribution == name for b in self.blocked):
             self.blocked.append(Blocked(distribution=name, reason=reason))
 
@@ -190,6 +193,8 @@ class Registry:
             return
         self._claim(provided, name, plugin)
         self._versions[name] = version
+        # Left out by an earlier selection, loaded now: no longer blocked.
+        self.blocked = [b for b in self.blocked if b.distribution != name]
 
     def unregister(self, name: str) -> None:
         """Remove the plugin registered as ``name`` and the sources it provided."""
