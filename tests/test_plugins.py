@@ -1,7 +1,8 @@
-"""The plugin manager: entry points, the allow-list, failures, ownership of sources."""
+"""The plugin manager: entry points, allow- and block-lists, failures, ownership, observers."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import sourceflow
-from sourceflow import plugins
+from sourceflow import log, plugins
 from sourceflow.errors import PluginError, UnknownSource
 from sourceflow.hooktypes import Source, Step
 from sourceflow.model import Auth, ConnectionSpec
@@ -41,10 +42,15 @@ def sourceflow_sources():
 """
 
 
-def run_plugins(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run_plugins(
+    tmp_path: Path, *, as_json: bool = True, **env: str
+) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "PYTHONPATH": str(tmp_path), **env}
+    for name in ("SOURCEFLOW_LOAD_PLUGINS", "SOURCEFLOW_BLOCK_PLUGINS"):
+        if name not in env:
+            environ.pop(name, None)
     return subprocess.run(
-        [sys.executable, "-m", "sourceflow.cli", "plugins", "--json"],
+        [sys.executable, "-m", "sourceflow.cli", "plugins", *(["--json"] if as_json else [])],
         capture_output=True,
         text=True,
         env=environ,
@@ -101,10 +107,100 @@ def test_allow_list_restricts_loading(tmp_path):
     )
     both = json.loads(run_plugins(tmp_path).stdout)
     assert {p["name"] for p in both["plugins"]} >= {"sourceflow-http", "sourceflow-extra"}
+    assert both["blocked"] == both["notInstalled"] == []
     only = json.loads(run_plugins(tmp_path, SOURCEFLOW_LOAD_PLUGINS="sourceflow_extra").stdout)
     assert [p["name"] for p in only["plugins"]] == ["sourceflow-extra"]
+    assert {
+        "distribution": "sourceflow-http",
+        "reason": "not listed in SOURCEFLOW_LOAD_PLUGINS",
+    } in (only["blocked"])
     none = json.loads(run_plugins(tmp_path, SOURCEFLOW_LOAD_PLUGINS="").stdout)
-    assert none == {"plugins": [], "failures": []}
+    assert none["plugins"] == none["failures"] == []
+    assert {b["distribution"] for b in none["blocked"]} >= {"sourceflow-http", "sourceflow-extra"}
+    # The table says the plugins were left out, not that none is installed.
+    text = run_plugins(tmp_path, as_json=False, SOURCEFLOW_LOAD_PLUGINS="").stdout
+    assert "no plugins installed" not in text
+    assert "sourceflow-http: blocked: not listed in SOURCEFLOW_LOAD_PLUGINS" in text
+
+
+def test_block_list_leaves_a_plugin_out_and_says_why(tmp_path):
+    make_dist(
+        tmp_path,
+        "sourceflow-extra",
+        "sf_extra",
+        SOURCE_CODE.format(name="extra", spec="11111111-2222-3333-4444-555555555555"),
+    )
+    out = run_plugins(tmp_path, SOURCEFLOW_BLOCK_PLUGINS=" Sourceflow_Extra ")
+    listing = json.loads(out.stdout)
+    names = {p["name"] for p in listing["plugins"]}
+    assert "sourceflow-http" in names and "sourceflow-extra" not in names
+    assert listing["blocked"] == [
+        {"distribution": "sourceflow-extra", "reason": "listed in SOURCEFLOW_BLOCK_PLUGINS"}
+    ]
+    # Blocking wins over allowing.
+    both = run_plugins(
+        tmp_path,
+        SOURCEFLOW_LOAD_PLUGINS="sourceflow-extra,sourceflow-http",
+        SOURCEFLOW_BLOCK_PLUGINS="sourceflow-extra",
+    )
+    assert [p["name"] for p in json.loads(both.stdout)["plugins"]] == ["sourceflow-http"]
+
+
+def test_a_listed_plugin_that_is_not_installed_is_named(tmp_path):
+    out = run_plugins(
+        tmp_path,
+        SOURCEFLOW_LOAD_PLUGINS="sourceflow-http,sourceflow-nope",
+        SOURCEFLOW_BLOCK_PLUGINS="sourceflow-gone",
+    )
+    listing = json.loads(out.stdout)
+    assert [p["name"] for p in listing["plugins"]] == ["sourceflow-http"]
+    assert listing["notInstalled"] == [
+        {"distribution": "sourceflow-nope", "listedIn": "SOURCEFLOW_LOAD_PLUGINS"},
+        {"distribution": "sourceflow-gone", "listedIn": "SOURCEFLOW_BLOCK_PLUGINS"},
+    ]
+    warnings = [line for line in out.stderr.splitlines() if "not installed" in line]
+    assert len(warnings) == 2, out.stderr
+    assert "sourceflow-nope" in warnings[0] and "SOURCEFLOW_LOAD_PLUGINS" in warnings[0]
+    assert "sourceflow-gone" in warnings[1]
+    text = run_plugins(tmp_path, as_json=False, SOURCEFLOW_LOAD_PLUGINS="sourceflow-nope")
+    assert "no plugins installed" not in text.stdout
+    assert "sourceflow-nope" in text.stderr
+
+
+def test_a_blocked_name_is_refused_in_process_too():
+    registry = plugins.load(allow=[], block=["plugin-a"])
+    registry.register(Provider("a", "aaaaaaaa-0000-0000-0000-000000000000"), "plugin-a")
+    registry.register(Provider("b", "bbbbbbbb-0000-0000-0000-000000000000"), "plugin-b")
+    assert [p.name for p in registry.plugins()] == ["plugin-b"]
+    assert plugins.Blocked(distribution="plugin-a", reason="listed in the block list") in (
+        registry.blocked
+    )
+    with pytest.raises(UnknownSource):
+        registry.source("a")
+    # A host can block a loaded plugin later; its sources go with it.
+    registry.block("plugin-b", "muted by the test")
+    assert registry.plugins() == []
+    assert registry.blocked[-1] == plugins.Blocked(
+        distribution="plugin-b", reason="muted by the test"
+    )
+    # pluggy's own block holds too: registering on the manager directly is refused.
+    assert registry.pm.register(object(), "plugin-b") is None
+
+
+def test_a_plugin_the_allow_list_left_out_can_still_be_loaded_on_purpose():
+    registry = plugins.load(allow=[], block=[])
+    assert "sourceflow-http" in {b.distribution for b in registry.blocked}
+    registry.load_entry_points(allow=["sourceflow-http"], block=[])
+    assert [p.name for p in registry.plugins()] == ["sourceflow-http"]
+    assert registry.source("http").name == "http"
+    assert "sourceflow-http" not in {b.distribution for b in registry.blocked}
+    # And a name pluggy was told to block directly is refused with that reason.
+    registry.pm.set_blocked("plugin-c")
+    registry.register(Provider("c", "cccccccc-0000-0000-0000-000000000000"), "plugin-c")
+    with pytest.raises(UnknownSource):
+        registry.source("c")
+    assert registry.blocked[-1].distribution == "plugin-c"
+    assert "pm.set_blocked" in registry.blocked[-1].reason
 
 
 def _source(name: str, spec: str) -> Source:
@@ -224,15 +320,128 @@ class Observer:
         self.events.append(f"after {step.name} {result['id']}")
 
 
-def test_observers_see_steps_and_a_broken_one_does_not_stop_others():
+class Labelled:
+    def __init__(self, events: list[str], label: str) -> None:
+        self.events, self.label = events, label
+
+    @sourceflow.hookimpl
+    def sourceflow_before_step(self, step):
+        self.events.append(self.label)
+
+
+class First(Labelled):
+    @sourceflow.hookimpl(tryfirst=True)
+    def sourceflow_before_step(self, step):
+        self.events.append(self.label)
+
+
+class Wrapping(Labelled):
+    @sourceflow.hookimpl(wrapper=True)
+    def sourceflow_before_step(self, step):
+        self.events.append(f"{self.label} in")
+        result = yield
+        self.events.append(f"{self.label} out {result}")
+        return result
+
+
+class BrokenWrapper(Labelled):
+    def __init__(self, events: list[str], label: str, when: str) -> None:
+        super().__init__(events, label)
+        self.when = when
+
+    @sourceflow.hookimpl(wrapper=True)
+    def sourceflow_before_step(self, step):
+        if self.when == "before":
+            raise RuntimeError(f"{self.label} broke before")
+        yield
+        raise RuntimeError(f"{self.label} broke after")
+
+
+@pytest.fixture
+def log_lines():
+    buffer = io.StringIO()
+    log.configure(stream=buffer)
+    yield lambda: buffer.getvalue().splitlines()
+    log.configure()
+
+
+def test_observers_see_steps_and_a_broken_one_does_not_stop_others(log_lines):
     registry = plugins.load(allow=[])
     events: list[str] = []
-    registry.register(Observer(events, fail=True), "broken-observer")
     registry.register(Observer(events), "observer")
+    registry.register(Observer(events, fail=True), "broken-observer")  # called first (LIFO)
     step = Step(name="flow", source="http")
     registry.notify("before_step", step)
     registry.notify("after_step", step, result={"id": "f-1"})
     assert events == ["before flow", "after flow f-1", "after flow f-1"]
+    failed = [line for line in log_lines() if "observer failed" in line]
+    assert len(failed) == 1
+    assert "broken-observer" in failed[0] and "sourceflow_before_step" in failed[0]
+
+
+def test_observers_are_called_in_pluggy_order_wrappers_around_them(log_lines):
+    # pluggy's documented order: wrappers outermost, then tryfirst, then the others last
+    # registered first; the old loop called tryfirst last and never ran a wrapper.
+    registry = plugins.load(allow=[])
+    events: list[str] = []
+    registry.register(First(events, "first"), "first")
+    registry.register(Labelled(events, "a"), "a")
+    registry.register(Observer(events, fail=True), "broken")
+    registry.register(Labelled(events, "b"), "b")
+    registry.register(Wrapping(events, "wrap"), "wrap")
+    registry.notify("before_step", Step(name="flow", source="http"))
+    assert events == ["wrap in", "first", "b", "a", "wrap out []"]
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_broken_wrapper_observer_is_isolated(log_lines, when):
+    registry = plugins.load(allow=[])
+    events: list[str] = []
+    registry.register(Labelled(events, "plain"), "plain")
+    registry.register(BrokenWrapper(events, "broken", when), "broken")
+    registry.register(Wrapping(events, "outer"), "outer")
+    registry.notify("before_step", Step(name="flow", source="http"))
+    registry.notify("before_step", Step(name="flow", source="http"))
+    assert events == ["outer in", "plain", "outer out []"] * 2
+    failed = [line for line in log_lines() if "observer failed" in line]
+    assert len(failed) == 2 and all(f"broken broke {when}" in line for line in failed)
+
+
+def test_hook_call_monitoring_sees_observer_calls():
+    registry = plugins.load(allow=[])
+    registry.register(Labelled([], "a"), "a")
+    seen: list[tuple[str, list[str], dict[str, object]]] = []
+    registry.pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: seen.append((name, [i.plugin_name for i in impls], kwargs)),
+        lambda outcome, name, impls, kwargs: None,
+    )
+    step = Step(name="flow", source="http")
+    registry.notify("before_step", step)
+    registry.notify("after_step", step, result={"id": "f-1"})
+    assert seen == [
+        ("sourceflow_before_step", ["a"], {"step": step}),
+        ("sourceflow_after_step", [], {"step": step, "result": {"id": "f-1"}}),
+    ]
+
+
+def test_trace_env_prints_hook_calls_with_secrets_redacted(monkeypatch, capsys):
+    monkeypatch.setenv(plugins.TRACE_ENV, "1")
+    registry = plugins.load(allow=[])
+    registry.register(Provider("a", "aaaaaaaa-0000-0000-0000-000000000000"), "plugin-a")
+    secret = "trace-me-not-0123456789"
+    registry.call(
+        "sourceflow_authenticate", registry.source("a"), credentials={"clientSecret": secret}
+    )
+    registry.notify("before_step", Step(name="flow", source="a"))
+    trace = capsys.readouterr().err
+    assert "sourceflow_authenticate [plugin-a]" in trace
+    assert "finish sourceflow_authenticate -->" in trace and "a auth" in trace
+    assert "sourceflow_before_step" in trace
+    assert secret not in trace and "***" in trace
+    monkeypatch.delenv(plugins.TRACE_ENV)
+    quiet = plugins.load(allow=[])
+    quiet.notify("before_step", Step(name="flow", source="a"))
+    assert capsys.readouterr().err == ""
 
 
 def test_a_plugin_can_add_a_command(tmp_path):

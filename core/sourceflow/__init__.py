@@ -28,6 +28,7 @@ hookimpl = pluggy.HookimplMarker("sourceflow")
 """Marker for hook implementations: ``@sourceflow.hookimpl``."""
 
 _LAZY = {
+    "DATA_LAKE_SPEC_ID": "sourceflow.hooktypes",
     "PROVIDER_STREAMING": "sourceflow.hooktypes",
     "AuthSpec": "sourceflow.hooktypes",
     "ConnectionSpec": "sourceflow.hooktypes",
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from sourceflow import http, model, redact, signatures
     from sourceflow.errors import ConfigError, SourceflowError
     from sourceflow.hooktypes import (
+        DATA_LAKE_SPEC_ID,
         PROVIDER_STREAMING,
         AuthSpec,
         ConnectionSpec,
@@ -81,6 +83,7 @@ if TYPE_CHECKING:
     from sourceflow.model import Auth, Connection, Flow, MappingRule
 
 __all__ = [
+    "DATA_LAKE_SPEC_ID",
     "PROVIDER_STREAMING",
     "Auth",
     "AuthSpec",

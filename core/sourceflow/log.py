@@ -6,8 +6,10 @@ commands that log nothing (``sourceflow plugins``) do not pay for them.
 
 from __future__ import annotations
 
+import io
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
 _configured = False
@@ -49,7 +51,14 @@ def configure(*, level: str = "WARNING", json: bool = False, stream: Any = None)
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        # Without a stream, sys.stderr is looked up when a logger is made, not now: a test
+        # runner that swaps stderr (and closes its stand-in) must not leave loggers behind
+        # writing to a closed file.
+        logger_factory=(
+            structlog.PrintLoggerFactory(stream)
+            if stream is not None
+            else (lambda *_: structlog.PrintLogger(sys.stderr))
+        ),
         cache_logger_on_first_use=False,
     )
     _configured = True
@@ -62,3 +71,20 @@ def get_logger(name: str = "sourceflow") -> Any:
     if not _configured:
         configure(**_defaults)
     return structlog.get_logger(name)
+
+
+@contextmanager
+def captured(level: str = "DEBUG") -> Iterator[io.StringIO]:
+    """Every event logged inside the block, rendered as the console would show it (redacted),
+    in a buffer; the configuration before the block is restored after it."""
+    import structlog
+
+    global _configured
+    before, was_configured = structlog.get_config(), _configured
+    buffer = io.StringIO()
+    configure(level=level, stream=buffer)
+    try:
+        yield buffer
+    finally:
+        structlog.configure(**before)
+        _configured = was_configured

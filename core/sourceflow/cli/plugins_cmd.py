@@ -13,7 +13,9 @@ def plugins(as_json: bool) -> None:
     """List installed plugins: name, version, the hooks each implements and its sources.
 
     Plugins that failed to load are listed with their error; the rest keep working.
-    Set SOURCEFLOW_LOAD_PLUGINS (comma-separated distribution names) to load only some.
+    Set SOURCEFLOW_LOAD_PLUGINS (comma-separated distribution names) to load only some, and
+    SOURCEFLOW_BLOCK_PLUGINS to leave some out; the plugins they left out are listed with the
+    reason, and a listed name that is not installed with a warning.
     """
     registry = plugin_manager.load()
     infos = registry.plugins()
@@ -44,17 +46,30 @@ def plugins(as_json: bool) -> None:
                         {"distribution": f.distribution, "error": f.error}
                         for f in registry.failures
                     ],
+                    "blocked": [
+                        {"distribution": b.distribution, "reason": b.reason}
+                        for b in registry.blocked
+                    ],
+                    "notInstalled": [
+                        {"distribution": n.distribution, "listedIn": n.listed_in}
+                        for n in registry.not_installed
+                    ],
                 },
                 indent=2,
             )
         )
         return
     if not infos and not registry.failures:
-        click.echo("no plugins installed (pip install sourceflow-http, for one)")
+        if registry.blocked:
+            click.echo("no plugins loaded: every installed plugin was left out (below)")
+        else:
+            click.echo("no plugins installed (pip install sourceflow-http, for one)")
     for p in infos:
         click.echo(f"{p.name} {p.version or ''}".rstrip())
         for s in p.sources:
             click.echo(f"  source  {s.name:<10} {s.id}  {s.title} ({s.mode})")
         click.echo(f"  hooks   {', '.join(h.removeprefix('sourceflow_') for h in p.hooks)}")
+    for b in registry.blocked:
+        click.echo(f"{b.distribution}: blocked: {b.reason}")
     for f in registry.failures:
         click.echo(f"{f.distribution}: failed to load: {f.error}", err=True)

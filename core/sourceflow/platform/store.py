@@ -1,8 +1,10 @@
 """The platform's one SQLite file: schema, transactions and the resource documents.
 
-Everything lives in ``{data_dir}/platform.db`` in WAL mode. One connection serves every
-thread behind a lock: SQLite writes one transaction at a time anyway, and every statement here
-takes well under a millisecond except the commit's ``fsync``, which is what durability costs.
+Everything lives in ``{data_dir}/platform.db`` in WAL mode; its schema is the numbered
+migrations of :mod:`sourceflow.platform.migrations`, applied when the file is opened (a file
+from a newer sourceflow is refused). One connection serves every thread behind a lock: SQLite
+writes one transaction at a time anyway, and every statement here takes well under a
+millisecond except the commit's ``fsync``, which is what durability costs.
 With ``durability="full"`` (``PRAGMA synchronous=FULL``) a committed transaction survives a
 power cut; ``"normal"`` survives a crash of this process but may lose the last transactions on
 a power cut, and is several times faster on slow disks.
@@ -24,99 +26,10 @@ from typing import Any, Literal
 
 from attrs import frozen
 
+from sourceflow.platform import migrations
+
 Durability = Literal["full", "normal"]
 FILENAME = "platform.db"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS tokens (
-    hash TEXT PRIMARY KEY,
-    client_id TEXT NOT NULL,
-    org_id TEXT NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS resources (
-    kind TEXT NOT NULL,
-    id TEXT NOT NULL,
-    org TEXT NOT NULL,
-    sandbox TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    doc TEXT NOT NULL,
-    PRIMARY KEY (kind, id)
-);
-CREATE INDEX IF NOT EXISTS resources_scope ON resources (kind, org, sandbox, created_at);
-CREATE TABLE IF NOT EXISTS inlets (
-    inlet_id TEXT PRIMARY KEY,
-    org TEXT NOT NULL,
-    sandbox TEXT NOT NULL,
-    owner_kind TEXT NOT NULL,
-    owner_id TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS inlets_owner ON inlets (owner_kind, owner_id);
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    xaction_id TEXT NOT NULL UNIQUE,
-    inlet_id TEXT NOT NULL,
-    flow_id TEXT NOT NULL,
-    received_ms INTEGER NOT NULL,
-    delivery_id TEXT,
-    body BLOB NOT NULL
-);
--- How far the ingest worker has got: each message with seq <= through_seq became exactly one
--- row or one failure, in the transaction that moved the mark past it. One row per message
--- (a state to update) cost every message a second write of its whole record.
-CREATE TABLE IF NOT EXISTS ingest_mark (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    through_seq INTEGER NOT NULL
-);
--- Partial: most messages have no delivery id, and indexing their NULLs would cost every insert.
-CREATE UNIQUE INDEX IF NOT EXISTS messages_delivery ON messages (flow_id, delivery_id)
-    WHERE delivery_id IS NOT NULL;
-CREATE TABLE IF NOT EXISTS rows (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    dataset_id TEXT NOT NULL,
-    flow_id TEXT NOT NULL,
-    xaction_id TEXT NOT NULL,
-    received_ms INTEGER NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS rows_dataset ON rows (dataset_id, seq);
-CREATE TABLE IF NOT EXISTS failures (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    flow_id TEXT NOT NULL,
-    xaction_id TEXT NOT NULL,
-    received_ms INTEGER NOT NULL,
-    code TEXT NOT NULL,
-    message TEXT NOT NULL,
-    body BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS failures_flow ON failures (flow_id, seq);
--- Runs of scheduled flows (sourceflow.platform.runs): the document is Adobe's run JSON.
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    flow_id TEXT NOT NULL,
-    org TEXT NOT NULL,
-    sandbox TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_flow ON runs (flow_id, created_at);
-CREATE INDEX IF NOT EXISTS runs_open ON runs (status) WHERE status IN ('queued', 'inProgress');
--- Per scheduled flow: the source's cursor after the last committed run, and the last
--- schedule slot a run was started for.
-CREATE TABLE IF NOT EXISTS flow_cursors (
-    flow_id TEXT PRIMARY KEY,
-    state TEXT NOT NULL DEFAULT '{}',
-    last_slot INTEGER
-);
--- One key per record a scheduled flow wrote, so a record read again is not written twice.
-CREATE TABLE IF NOT EXISTS pulled (
-    flow_id TEXT NOT NULL,
-    record_key TEXT NOT NULL,
-    PRIMARY KEY (flow_id, record_key)
-) WITHOUT ROWID;
-"""
 
 
 @frozen
@@ -145,25 +58,12 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={self._sync}")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
-            self._upgrade()
-
-    def _upgrade(self) -> None:
-        # A file written before the ingest mark existed marks each message's state instead:
-        # its pending messages are the newest ones (the worker took them in order), so the
-        # mark goes just below the first of them.
-        if self._db.execute("SELECT 1 FROM ingest_mark").fetchone() is not None:
-            return
-        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(messages)")}
-        first_pending = last = None
-        if "state" in columns:
-            first_pending = self._db.execute(
-                "SELECT min(seq) FROM messages WHERE state = 'pending'"
-            ).fetchone()[0]
-            last = self._db.execute("SELECT max(seq) FROM messages").fetchone()[0]
-            self._db.execute("DROP INDEX IF EXISTS messages_pending")
-        through = first_pending - 1 if first_pending is not None else (last or 0)
-        self._db.execute("INSERT INTO ingest_mark (id, through_seq) VALUES (1, ?)", (through,))
+            try:
+                self.schema_was = migrations.migrate(self._db, self.path)
+                """The schema version the file had when it was opened (0: new, or unversioned)."""
+            except BaseException:
+                self._db.close()
+                raise
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL into the main file)."""

@@ -11,6 +11,13 @@ fixtures are there in any test session where sourceflow is installed::
         plugin = "sourceflow-acme"
         samples = {"signup": "payloads/signup.json"}
 
+Besides the fixtures, a plugin's own tests get what they would otherwise reach into the core
+for: :func:`serve` (a fake of the source's API on loopback), :func:`check_credentials` and
+:func:`with_defaults` (an auth spec as ``connect`` applies it), :func:`map_record` (default
+mapping rules as the platform applies them), :func:`connection_for` and :func:`flow_for`
+(resources to call hooks with) and :func:`delivery_id`. With the package root, this module is
+all a plugin's tests import of sourceflow.
+
 This module imports nothing but pytest at import time, so it costs an unrelated pytest run
 nothing; the platform, the client and the conformance suite are imported on first use.
 See ``docs/authoring.md``.
@@ -19,7 +26,9 @@ See ``docs/authoring.md``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +38,8 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from sourceflow.client import FlowServiceClient
+    from sourceflow.hooktypes import AuthSpec, Source
+    from sourceflow.model import Auth, Connection, Flow, MappingRule
     from sourceflow.platform.core import Platform
     from sourceflow.plugins import Registry
     from sourceflow.testing.conformance import PluginConformance
@@ -36,11 +47,18 @@ if TYPE_CHECKING:
 __all__ = [
     "LocalPlatform",
     "PluginConformance",
+    "check_credentials",
+    "connection_for",
+    "delivery_id",
+    "flow_for",
+    "map_record",
     "register_plugin",
+    "serve",
     "sourceflow_client",
     "sourceflow_dataset",
     "sourceflow_platform",
     "sourceflow_registry",
+    "with_defaults",
 ]
 
 
@@ -165,3 +183,81 @@ def sourceflow_dataset(sourceflow_client: FlowServiceClient) -> str:
             schema_ref=XdmSchemaRef(id="https://ns.adobe.com/sourceflow/schemas/test"),
         )
     )
+
+
+# --- helpers for a plugin's own tests ----------------------------------------------------------
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Serve an ASGI app (a fake of the source's API) on a free loopback port, from a thread.
+
+    Yields its base URL (``http://127.0.0.1:PORT``); the server stops when the block ends. The
+    same server the local platform runs on, so a fake answers as a real service would.
+    """
+    from sourceflow.platform.server import background
+
+    with background(app) as url:
+        yield url
+
+
+def check_credentials(spec: AuthSpec, credentials: Mapping[str, Any]) -> None:
+    """Check credentials against an auth spec's JSON schema, as ``connect`` does first.
+
+    :raises sourceflow.SourceflowError: with ``problems``, one ``field: rule`` line for each
+        broken rule (values never quoted: they may be secrets).
+    """
+    from sourceflow.lifecycle import check_credentials as check
+
+    check(spec, credentials)
+
+
+def with_defaults(spec: AuthSpec, credentials: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """``credentials`` completed from the auth spec as ``connect`` completes them: the
+    schema's ``default`` of each required field, and ``name`` (the connection's) for a
+    ``name``/``sourceId`` string property the caller left out."""
+    from sourceflow.lifecycle import with_defaults as complete
+
+    return complete(spec, credentials, name)
+
+
+def map_record(rules: Iterable[MappingRule], record: Any) -> dict[str, Any]:
+    """The row the local platform writes for ``record`` under these mapping rules.
+
+    :raises sourceflow.SourceflowError: the record cannot be mapped (a required or identity
+        field is missing, a rule fails); the message names the rule.
+    """
+    from sourceflow.mapping import compile_mapping
+    from sourceflow.model import MappingSet
+
+    row: dict[str, Any] = compile_mapping(MappingSet(mappings=list(rules)))(record)
+    return row
+
+
+def connection_for(source: Source, auth: Auth | None = None, name: str = "test") -> Connection:
+    """A base connection of ``source`` as the lifecycle creates one (its connection spec, its
+    provider and ``auth``), for calling a hook that takes one outside a lifecycle."""
+    from sourceflow.model import Connection, SpecRef
+
+    return Connection(
+        name=name,
+        connection_spec=SpecRef(id=source.id),
+        provider_id=source.connection_spec.provider_id,
+        auth=auth,
+    )
+
+
+def flow_for(source: Source, name: str = "test") -> Flow:
+    """A dataflow of ``source`` under its mapping flow spec (else its first), with no
+    connections, for calling a hook that takes one outside a lifecycle."""
+    from sourceflow.model import Flow, SpecRef
+
+    if not source.flow_specs:
+        raise ValueError(f"source {source.name!r} declares no flow spec")
+    spec = source.mapping_flow_spec or source.flow_specs[0].id
+    return Flow(name=name, flow_spec=SpecRef(id=spec))
+
+
+def delivery_id() -> str:
+    """A fresh delivery id, for :meth:`PluginConformance.sign` implementations and fakes."""
+    return str(uuid.uuid4())

@@ -17,10 +17,8 @@ failure names the plugin and every broken rule, one per line.
 from __future__ import annotations
 
 import inspect
-import io
 import itertools
 import json
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -45,7 +43,8 @@ from sourceflow.lifecycle import ConnectRequest, Lifecycle, check_credentials, w
 from sourceflow.plugins import GROUP, Registry
 from sourceflow.plugins import load as load_plugins
 from sourceflow.state import StateFile
-from sourceflow.testing import LocalPlatform, checks
+from sourceflow.testing import LocalPlatform, checks, connection_for
+from sourceflow.testing import delivery_id as delivery_id  # where it was first, for old imports
 
 if TYPE_CHECKING:
     from sourceflow.client import FlowServiceClient
@@ -193,12 +192,7 @@ class PluginConformance:
                 if isinstance(answer, model.Auth)
                 else model.Auth(spec_name=specs[0].name if specs else "", params=credentials)
             )
-        return model.Connection(
-            name="conformance",
-            connection_spec=model.SpecRef(id=source.id),
-            provider_id=source.connection_spec.provider_id,
-            auth=auth,
-        )
+        return connection_for(source, auth, name="conformance")
 
     # --- the rules ----------------------------------------------------------------------------
 
@@ -528,16 +522,14 @@ class PluginConformance:
         }
         if not secrets:
             pytest.skip(f"{subject.name} is given no secret of 6 characters or more")
-        logged = io.StringIO()
-        log.configure(level="DEBUG", stream=logged)
         state_path = tmp_path / "state.json"
         lifecycle = Lifecycle(sourceflow_client, subject.registry, StateFile(state_path))
         seen: dict[str, str] = {}
-        try:
+        with log.captured("DEBUG") as logged:
             done = lifecycle.connect(
                 ConnectRequest(
                     source=source.name,
-                    name="conformance-secrets",
+                    name="leak-check",
                     dataset_id=sourceflow_dataset,
                     credentials=credentials,
                     object=self._object(),
@@ -558,14 +550,12 @@ class PluginConformance:
                     answers.append(json.dumps(wire.to_json(item)))
             seen["the platform's answers"] = "\n".join(answers)
             record = lifecycle.state.get(
-                "conformance-secrets",
+                "leak-check",
                 sourceflow_client.settings.platform_url,
                 sourceflow_client.settings.sandbox,
             )
             if record is not None:
                 lifecycle.teardown(record)
-        finally:
-            log.configure(**log._defaults)
         out, err = capfd.readouterr()
         seen["the logs at DEBUG"] = logged.getvalue()
         seen["stdout"] = out
@@ -865,8 +855,3 @@ def _detail(answer: httpx.Response) -> str:
 def _fail(plugin: str, problems: list[str]) -> NoReturn:
     """Fail the test with every problem on a line of its own, each naming the plugin."""
     pytest.fail("\n".join(f"{plugin}: {p}" for p in problems), pytrace=False)
-
-
-def delivery_id() -> str:
-    """A fresh delivery id, for :meth:`PluginConformance.sign` implementations."""
-    return str(uuid.uuid4())

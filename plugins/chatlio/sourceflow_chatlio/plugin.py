@@ -16,23 +16,24 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import sourceflow
-from sourceflow.errors import SourceflowError
-from sourceflow.hooktypes import (
+from sourceflow import (
     PROVIDER_STREAMING,
     ConnectionSpec,
     Endpoint,
     ExploreRequest,
     ExploreResult,
     Source,
+    SourceflowError,
     SourceParams,
     SourceSpec,
     generic_streaming_flow_spec,
 )
 
-# Loading the plugin builds its Source only: the resource models and the webhook samples are
-# imported by the hooks that use them, so listing the plugins does not pay for them.
+# Loading the plugin builds its Source only: the package root loads the resource models on
+# first use of one (``sourceflow.MappingRule`` in a hook), and the webhook samples are imported
+# by the hooks that use them, so listing the plugins does not pay for them.
 if TYPE_CHECKING:
-    from sourceflow.model import Connection, Flow, MappingRule
+    from sourceflow import Connection, Flow, MappingRule
 
 CONNECTION_SPEC_ID = "073127a3-26e3-496c-9d94-9f48fb93fba8"
 FLOW_HEADER = "x-adobe-flow-id"
@@ -139,42 +140,40 @@ def _visitor_rules(tenant: str) -> list[MappingRule]:
     # The six rules of Adobe's tutorial first (visitor.UUID made the mandatory identity:
     # a chat event without its visitor is not worth a row), then the other documented fields.
     # IP addresses and user agents are left out on purpose: personal data nobody asked for.
-    from sourceflow.model import MappingRule
-
+    rule = sourceflow.MappingRule.in_tenant
     return [
-        MappingRule.in_tenant("slackChannelId", "slackchannel_ID", tenant),
-        MappingRule.in_tenant("slackChannelName", "slackchannel_name", tenant),
-        MappingRule.in_tenant("visitor.UUID", "UUID", tenant, identity=True),
-        MappingRule.in_tenant("visitor.email", "chatlio_email", tenant),
-        MappingRule.in_tenant("message", "message", tenant),
-        MappingRule.in_tenant("channelId", "channel_ID", tenant),
-        MappingRule.in_tenant("conversationUUID", "conversation_ID", tenant),
-        MappingRule.in_tenant("visitor.name", "visitor_name", tenant),
-        MappingRule.in_tenant("visitor.identUserId", "ident_user_ID", tenant),
-        MappingRule.in_tenant("visitor.currentPage", "current_page", tenant),
-        MappingRule.in_tenant("visitor.referrerURL", "referrer_URL", tenant),
-        MappingRule.in_tenant("visitor.location", "location", tenant),
-        MappingRule.in_tenant("visitor.createdAt", "visitor_created_at", tenant),
+        rule("slackChannelId", "slackchannel_ID", tenant),
+        rule("slackChannelName", "slackchannel_name", tenant),
+        rule("visitor.UUID", "UUID", tenant, identity=True),
+        rule("visitor.email", "chatlio_email", tenant),
+        rule("message", "message", tenant),
+        rule("channelId", "channel_ID", tenant),
+        rule("conversationUUID", "conversation_ID", tenant),
+        rule("visitor.name", "visitor_name", tenant),
+        rule("visitor.identUserId", "ident_user_ID", tenant),
+        rule("visitor.currentPage", "current_page", tenant),
+        rule("visitor.referrerURL", "referrer_URL", tenant),
+        rule("visitor.location", "location", tenant),
+        rule("visitor.createdAt", "visitor_created_at", tenant),
     ]
 
 
 def _transcript_rules(tenant: str) -> list[MappingRule]:
     # A transcript is flat and names no visitor UUID: the conversation is its identity.
-    from sourceflow.model import MappingRule
-
+    rule = sourceflow.MappingRule.in_tenant
     return [
-        MappingRule.in_tenant("conversationUUID", "conversation_ID", tenant, identity=True),
-        MappingRule.in_tenant("channelId", "channel_ID", tenant),
-        MappingRule.in_tenant("channelName", "channel_name", tenant),
-        MappingRule.in_tenant("visitorEmail", "chatlio_email", tenant),
-        MappingRule.in_tenant("visitorName", "visitor_name", tenant),
-        MappingRule.in_tenant("agentEmail", "agent_email", tenant),
-        MappingRule.in_tenant("agentName", "agent_name", tenant),
-        MappingRule.in_tenant("startedAt", "started_at", tenant),
-        MappingRule.in_tenant("endedAt", "ended_at", tenant),
-        MappingRule.in_tenant("archiveUrl", "archive_URL", tenant),
-        MappingRule.in_tenant("textBody", "transcript", tenant),
-        MappingRule.in_tenant("visitorTraits.current_page", "current_page", tenant),
+        rule("conversationUUID", "conversation_ID", tenant, identity=True),
+        rule("channelId", "channel_ID", tenant),
+        rule("channelName", "channel_name", tenant),
+        rule("visitorEmail", "chatlio_email", tenant),
+        rule("visitorName", "visitor_name", tenant),
+        rule("agentEmail", "agent_email", tenant),
+        rule("agentName", "agent_name", tenant),
+        rule("startedAt", "started_at", tenant),
+        rule("endedAt", "ended_at", tenant),
+        rule("archiveUrl", "archive_URL", tenant),
+        rule("textBody", "transcript", tenant),
+        rule("visitorTraits.current_page", "current_page", tenant),
     ]
 
 
@@ -183,8 +182,6 @@ def sourceflow_mapping_defaults(
     source: Source, object: str | None, tenant: str
 ) -> list[MappingRule]:
     """Default rules per webhook (``object``; None is a new conversation)."""
-    from sourceflow.model import MappingRule
-
     _check_object(object)
     if object == "transcript":
         return _transcript_rules(tenant)
@@ -193,8 +190,8 @@ def sourceflow_mapping_defaults(
         # No chat happened: Chatlio documents no channel, conversation or location on it.
         rules = [r for r in rules if r.source_attribute not in _NOT_OFFLINE]
         rules += [
-            MappingRule.in_tenant("name", "offline_name", tenant),
-            MappingRule.in_tenant("email", "offline_email", tenant),
+            sourceflow.MappingRule.in_tenant("name", "offline_name", tenant),
+            sourceflow.MappingRule.in_tenant("email", "offline_email", tenant),
         ]
     return rules
 

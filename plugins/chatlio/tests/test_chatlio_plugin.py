@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sourceflow import model, plugins
-from sourceflow.errors import SourceflowError
-from sourceflow.hooktypes import Endpoint, ExploreRequest, SourceParams
-from sourceflow.mapping import compile_mapping
+from sourceflow import Endpoint, ExploreRequest, SourceflowError, SourceParams
+from sourceflow.testing import connection_for, flow_for, map_record
 from sourceflow_chatlio.events import EVENTS
 
 SPEC = "073127a3-26e3-496c-9d94-9f48fb93fba8"
@@ -27,17 +25,23 @@ SEED_BODY = {
     "slackChannelName": "aep",
     "slackChannelId": "C04JVR71WKS",
 }
-CONNECTION = model.Connection(name="unused", connection_spec=model.SpecRef(id=SPEC))
 
 
-@pytest.fixture(scope="module")
-def registry():
-    return plugins.load(allow=["sourceflow-chatlio"])
+@pytest.fixture
+def registry(sourceflow_registry):
+    # The installed distribution, through its entry point, as the core finds it.
+    sourceflow_registry.load_entry_points(allow=["sourceflow-chatlio"], block=[])
+    return sourceflow_registry
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def source(registry):
     return registry.source("chatlio")
+
+
+@pytest.fixture
+def connection(source):
+    return connection_for(source)
 
 
 def test_source_is_generic_streaming_with_a_json_target(source):
@@ -51,9 +55,9 @@ def test_source_is_generic_streaming_with_a_json_target(source):
     assert source.connection_spec.provider_id == "521eee4d-8cbe-4906-bb48-fb6bd4450033"
 
 
-def test_explore_lists_the_five_webhooks(registry, source):
+def test_explore_lists_the_five_webhooks(registry, source, connection):
     listing = registry.call(
-        "sourceflow_explore", source, connection=CONNECTION, request=ExploreRequest()
+        "sourceflow_explore", source, connection=connection, request=ExploreRequest()
     )
     assert [i["path"] for i in listing.items] == [
         "new_conversation",
@@ -64,11 +68,11 @@ def test_explore_lists_the_five_webhooks(registry, source):
     ]
 
 
-def test_explore_gives_each_payloads_structure_and_a_preview(registry, source):
+def test_explore_gives_each_payloads_structure_and_a_preview(registry, source, connection):
     offline = registry.call(
         "sourceflow_explore",
         source,
-        connection=CONNECTION,
+        connection=connection,
         request=ExploreRequest(object="offline_message", preview=True),
     )
     props = offline.schema["properties"]
@@ -78,7 +82,7 @@ def test_explore_gives_each_payloads_structure_and_a_preview(registry, source):
     transcript = registry.call(
         "sourceflow_explore",
         source,
-        connection=CONNECTION,
+        connection=connection,
         request=ExploreRequest(object="transcript"),
     )
     assert transcript.data is None
@@ -88,7 +92,7 @@ def test_explore_gives_each_payloads_structure_and_a_preview(registry, source):
         registry.call(
             "sourceflow_explore",
             source,
-            connection=CONNECTION,
+            connection=connection,
             request=ExploreRequest(object="typing"),
         )
 
@@ -97,7 +101,7 @@ def test_default_mapping_starts_with_the_seeds_six_rules(registry, source):
     rules = registry.call("sourceflow_mapping_defaults", source, object=None, tenant="extconndev")
     assert [(r.source_attribute, r.destination_xdm_path) for r in rules[:6]] == SEED_RULES
     assert [r.source_attribute for r in rules if r.identity] == ["visitor.UUID"]
-    row = compile_mapping(model.MappingSet(mappings=list(rules)))(SEED_BODY)
+    row = map_record(rules, SEED_BODY)
     assert row == {
         "_extconndev": {
             "slackchannel_ID": "C04JVR71WKS",
@@ -114,16 +118,14 @@ def test_default_mapping_starts_with_the_seeds_six_rules(registry, source):
 def test_every_rule_of_every_event_reads_a_field_of_its_payload(registry, source, event):
     rules = registry.call("sourceflow_mapping_defaults", source, object=event.key, tenant="t")
     for rule in rules:
-        row = compile_mapping(model.MappingSet(mappings=[rule]))(event.sample)
+        row = map_record([rule], event.sample)
         assert row, f"{event.key}: {rule.source_attribute} is not in the sample"
 
 
 def test_a_payload_without_its_identity_fails_mapping(registry, source):
-    from sourceflow.mapping import RecordError
-
     rules = registry.call("sourceflow_mapping_defaults", source, object=None, tenant="t")
-    with pytest.raises(RecordError, match=r"visitor\.UUID"):
-        compile_mapping(model.MappingSet(mappings=list(rules)))({"message": "Hi"})
+    with pytest.raises(SourceflowError, match=r"visitor\.UUID"):
+        map_record(rules, {"message": "Hi"})
 
 
 def test_source_params_are_the_seeds_and_unknown_params_are_named(registry, source):
@@ -144,7 +146,8 @@ def test_source_params_are_the_seeds_and_unknown_params_are_named(registry, sour
 
 
 def test_endpoint_is_the_inlet_url_naming_the_flow(registry, source):
-    flow = model.Flow(name="f", flow_spec=model.SpecRef(id="e77fde5a-22a8-11ed-861d-0242ac120002"))
+    flow = flow_for(source)
+    assert flow.flow_spec.id == "e77fde5a-22a8-11ed-861d-0242ac120002"
     endpoint = Endpoint(
         inlet_id="abc", inlet_url="https://dcs.adobedc.net/collection/abc", flow_id="f-1"
     )

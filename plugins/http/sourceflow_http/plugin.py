@@ -12,19 +12,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sourceflow
-from sourceflow.hooktypes import (
-    PROVIDER_STREAMING,
-    AuthSpec,
-    ConnectionSpec,
-    FlowSpec,
-    Source,
-    SourceParams,
-)
+from sourceflow import PROVIDER_STREAMING, AuthSpec, ConnectionSpec, FlowSpec, Source, SourceParams
 
-# The specs come from sourceflow.hooktypes and the resource models are imported by the hooks
-# that build them: listing the plugins should not build every class of sourceflow.model.
+# The package root loads the resource models on first use of one (``sourceflow.Auth`` in a
+# hook): listing the plugins should not build every class of them.
 if TYPE_CHECKING:
-    from sourceflow.model import Auth
+    from sourceflow import Auth
 
 CONNECTION_SPEC_ID = "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb"
 FLOW_SPEC_PLAIN = "d8a6f005-7eaf-4153-983e-e8574508b877"
@@ -107,12 +100,10 @@ def sourceflow_authenticate(source: Source, credentials: Mapping[str, Any]) -> A
 
     There is nothing to check against a remote service: the inlet is created by the platform.
     """
-    from sourceflow.model import Auth
-
     params = {"dataType": "xdm", **credentials}
     if not params.get("authenticationRequired"):
         params.pop("authenticationRequired", None)
-    return Auth(spec_name=AUTH_SPEC_NAME, params=params)
+    return sourceflow.Auth(spec_name=AUTH_SPEC_NAME, params=params)
 
 
 @sourceflow.hookimpl

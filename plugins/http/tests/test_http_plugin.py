@@ -5,20 +5,20 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from sourceflow import plugins
-from sourceflow.hooktypes import SourceParams
-from sourceflow.lifecycle import check_credentials, with_defaults
-from sourceflow.model import PROVIDER_STREAMING, Auth
+from sourceflow import PROVIDER_STREAMING, Auth, SourceflowError, SourceParams
+from sourceflow.testing import check_credentials, with_defaults
 
 SPEC = "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb"
 
 
-@pytest.fixture(scope="module")
-def registry():
-    return plugins.load(allow=["sourceflow-http"])
+@pytest.fixture
+def registry(sourceflow_registry):
+    # The installed distribution, through its entry point, as the core finds it.
+    sourceflow_registry.load_entry_points(allow=["sourceflow-http"], block=[])
+    return sourceflow_registry
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def source(registry):
     return registry.source("http")
 
@@ -64,7 +64,7 @@ def test_auth_spec_is_a_valid_schema_accepting_the_tutorials_params(source):
 )
 def test_bad_auth_params_are_named(source, params, problem):
     (spec,) = source.connection_spec.auth_spec
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(SourceflowError) as caught:
         check_credentials(spec, params)
     assert caught.value.problems == [problem]
 
