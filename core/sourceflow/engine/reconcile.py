@@ -180,6 +180,8 @@ class Engine:
         self.registry = registry
         self.state = state
         self.progress = progress
+        # Datasets a plan takes as given before they exist (a project's, created by apply).
+        self.known_datasets: dict[str, model.Dataset] = {}
 
     # --- one source ---------------------------------------------------------------------------
 
@@ -261,10 +263,11 @@ class Engine:
                 f"{request.name!r} was connected as source {record.source!r}, not {source.name!r}",
                 hint="choose another name, or tear the old one down first",
             )
-        self._fail_closed(source, request)
         dataset = self._dataset(request.dataset_id)
         auth = self._authenticate(source, request)
         params = self._source_params(source, request.object, request.credentials)
+        # After the plugin has checked the params: a typo is the better first message.
+        self._fail_closed(source, request)
         mapping = self._mapping(source, request, dataset)
         flow_spec = (
             source.mapping_flow_spec
@@ -788,6 +791,8 @@ class Engine:
         self.registry.notify("after_step", step, result=result)
 
     def _dataset(self, dataset_id: str) -> model.Dataset:
+        if dataset_id in self.known_datasets:
+            return self.known_datasets[dataset_id]
         try:
             return self.client.datasets.get(dataset_id)
         except NotFound:
