@@ -565,7 +565,7 @@ class Engine:
             if w.actions.get(owner) in ("create", "replace") or "endpoint" not in record.ids:
                 change.action = "replace" if "endpoint" in record.ids else "create"
             elif recorded_fp != fingerprint:
-                change.action = "replace"
+                change.action = "update"
                 change.changes = ["object or params changed: the endpoint is set up again"]
             change.id = record.ids.get("endpoint")
             return
@@ -584,7 +584,8 @@ class Engine:
                 self.progress("endpoint", "reused", endpoint.inlet_url)
             else:
                 if "endpoint" in record.ids:
-                    change.action = "replace"
+                    same_inlet = record.ids["endpoint"] == endpoint.inlet_id
+                    change.action = "update" if same_inlet else "replace"
                     self._remove_endpoint(record, source)
                 else:
                     change.action = "create"
