@@ -504,6 +504,13 @@ class ProjectRun:
                 hint="give this source another name, or remove it from the other project",
             )
 
+    def _other_source(self, decl: SourceDecl) -> Record | None:
+        """The record of ``decl``'s name when it was made for another plugin."""
+        s = self._settings
+        record = self.state.get(decl.name, s.platform_url, s.sandbox)
+        wanted = self.registry.source(decl.plugin).name
+        return record if record is not None and record.source != wanted else None
+
     def plan(self) -> ProjectPlan:
         """What :meth:`apply` would do, and what drifted; writes nothing."""
         result = ProjectPlan(project=self.project.name, sandbox=self._settings.sandbox)
@@ -513,7 +520,12 @@ class ProjectRun:
             self._check_owner(decl)
             declared.add(decl.name)
             request = self.request(decl, datasets)
-            result.sources.append(self.engine.plan(request, owner=self.project.name))
+            old = self._other_source(decl)
+            if old is not None:
+                result.sources.append(self.engine.teardown_plan(old))
+            result.sources.append(
+                self.engine.plan(request, owner=self.project.name, fresh=old is not None)
+            )
         for record in self._owned():
             if record.name not in declared:
                 result.sources.append(self.engine.teardown_plan(record))
@@ -530,6 +542,9 @@ class ProjectRun:
                 self._check_owner(decl)
                 declared.add(decl.name)
                 request = self.request(decl, datasets)
+                old = self._other_source(decl)
+                if old is not None:  # another plugin under the same name: a new source
+                    result.sources.append(self._destroy(old))
                 self.progress("source", "apply", decl.name)
                 with lock.held(self._settings, decl.name, waiting=self._waiting):
                     plan, _ = self.engine.apply(request, owner=self.project.name)

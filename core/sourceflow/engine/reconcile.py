@@ -200,9 +200,20 @@ class Engine:
             )
         return record
 
-    def plan(self, request: ConnectRequest, *, owner: str | None = None) -> SourcePlan:
-        """What applying ``request`` would do, without writing anything."""
+    def plan(
+        self, request: ConnectRequest, *, owner: str | None = None, fresh: bool = False
+    ) -> SourcePlan:
+        """What applying ``request`` would do, without writing anything; ``fresh`` plans as if
+        nothing were recorded (for a source about to be deleted and made again)."""
         record = self.record_for(request, owner)
+        if fresh:
+            record = Record(
+                name=record.name,
+                source=self.registry.source(request.source).name,
+                platform_url=record.platform_url,
+                sandbox=record.sandbox,
+                project=owner,
+            )
         desired = self._desired(request, record)
         walk = self._new_walk(request, desired, record, write=False)
         self._walk(walk)
