@@ -578,3 +578,12 @@ def test_a_project_cannot_take_a_name_another_project_owns(tmp_path, client, reg
     run_for(first, client, registry).apply()
     with pytest.raises(SourceflowError, match="belongs to the project 'one'"):
         run_for(second, client, registry).plan()
+
+
+def test_the_published_schema_is_the_one_the_file_is_checked_against():
+    import json
+    import re
+
+    text = (Path(__file__).parent.parent / "docs" / "project-file.md").read_text(encoding="utf-8")
+    published = re.search(r"## JSON schema\n.*?```json\n(.*?)```", text, flags=re.S)
+    assert published and json.loads(published.group(1)) == project.SCHEMA
