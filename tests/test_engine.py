@@ -255,9 +255,10 @@ def test_plan_reports_drift_made_behind_its_back(tmp_path, client, registry, pla
 
 def test_sandbox_promotes_the_same_file(tmp_path, platform_url, sandbox, registry):
     path = write(tmp_path / "sourceflow.toml", PEOPLE.format(schema=SCHEMA))
-    with client_in(platform_url, sandbox + "-dev") as dev, client_in(
-        platform_url, sandbox + "-prod"
-    ) as prod:
+    with (
+        client_in(platform_url, sandbox + "-dev") as dev,
+        client_in(platform_url, sandbox + "-prod") as prod,
+    ):
         run_for(path, dev, registry).apply()
         assert inventory(prod)["flows"] == []
         run_for(path, prod, registry).apply()
@@ -433,7 +434,7 @@ def _race(n: int, work: Any) -> list[BaseException]:
         try:
             start.wait()
             work(i)
-        except BaseException as exc:  # noqa: BLE001 (reported by the test)
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
@@ -453,7 +454,9 @@ def test_concurrent_connects_of_one_name_make_no_duplicates(
         with client_in(platform_url, sandbox) as setup:
             dataset = setup.datasets.create(model.Dataset(name="d"))
 
-        def connect(i: int) -> None:
+        def connect(
+            i: int, sandbox: str = sandbox, attempt: int = attempt, dataset: str = dataset
+        ) -> None:
             with client_in(platform_url, sandbox) as c:
                 lifecycle = Lifecycle(c, registry, StateFile(tmp_path / f"s-{attempt}-{i}.json"))
                 # Without the lock (the engine's apply, as racers on different machines run
@@ -491,7 +494,7 @@ def test_concurrent_applies_of_one_project_make_no_duplicates(platform_url, regi
     for attempt in range(4):
         sandbox = f"apply-race-{attempt}-{next(_sandboxes)}"
 
-        def apply(i: int) -> None:
+        def apply(i: int, sandbox: str = sandbox, attempt: int = attempt) -> None:
             with client_in(platform_url, sandbox) as c:
                 state = StateFile(tmp_path / f"apply-{attempt}-{i}.json")
                 run_for(path, c, registry, state=state).apply()
@@ -525,9 +528,7 @@ def test_connect_again_with_other_options_updates_what_it_made(client, registry,
     )
     assert second.inlet_url == first.inlet_url  # updated in place, not replaced
     assert second.authentication_required
-    assert client.target_connections.get(second.ids["target_connection"]).params == {
-        "dataSetId": b
-    }
+    assert client.target_connections.get(second.ids["target_connection"]).params == {"dataSetId": b}
     assert second.plan is not None
     updated = {c.step: c for c in second.plan.pending}
     assert set(updated) == {"base_connection", "target_connection", "endpoint"}
@@ -572,8 +573,10 @@ def test_connect_refuses_an_unsigned_shopify_flow_unless_told(client, registry, 
 
 
 def test_a_project_cannot_take_a_name_another_project_owns(tmp_path, client, registry):
-    first = write(tmp_path / "one.toml", '[project]\nname = "one"\n[datasets.d]\n'
-                  '[sources.x]\nplugin = "chatlio"\ndataset = "d"\n')
+    first = write(
+        tmp_path / "one.toml",
+        '[project]\nname = "one"\n[datasets.d]\n[sources.x]\nplugin = "chatlio"\ndataset = "d"\n',
+    )
     second = write(tmp_path / "two.toml", first.read_text().replace('"one"', '"two"'))
     run_for(first, client, registry).apply()
     with pytest.raises(SourceflowError, match="belongs to the project 'one'"):

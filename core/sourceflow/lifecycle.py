@@ -30,7 +30,14 @@ from sourceflow.state import Record, StateFile
 if TYPE_CHECKING:
     from sourceflow.engine.reconcile import SourcePlan
 
-__all__ = ["STEPS", "Connected", "ConnectRequest", "Lifecycle", "check_credentials", "with_defaults"]
+__all__ = [
+    "STEPS",
+    "ConnectRequest",
+    "Connected",
+    "Lifecycle",
+    "check_credentials",
+    "with_defaults",
+]
 
 
 @define(kw_only=True)

@@ -137,7 +137,9 @@ def apply(ctx: click.Context, path: Path, sandbox: str | None, as_json: bool) ->
         return
     _show(result, verbose=False)
     for source in result.sources:
-        state = run.state.get(source.name, run.client.settings.platform_url, run.client.settings.sandbox)
+        state = run.state.get(
+            source.name, run.client.settings.platform_url, run.client.settings.sandbox
+        )
         if state is not None and state.endpoint.get("inletUrl"):
             click.echo(f"inlet {source.name}: {state.endpoint['inletUrl']}")
 
@@ -158,7 +160,10 @@ def destroy(ctx: click.Context, path: Path, sandbox: str | None, as_json: bool, 
         if r.project == run.project.name
     ]
     if not names:
-        click.echo(f"nothing of project {run.project.name!r} in sandbox {run.client.settings.sandbox!r}", err=True)
+        click.echo(
+            f"nothing of project {run.project.name!r} in sandbox {run.client.settings.sandbox!r}",
+            err=True,
+        )
         return
     if not yes:
         click.confirm(
@@ -180,8 +185,12 @@ def destroy(ctx: click.Context, path: Path, sandbox: str | None, as_json: bool, 
     show_default=True,
     help="Where to write the project file ('-' for stdout).",
 )
-@click.option("--project", "project_name", default=None, help="The project's name [default: the folder's].")
-@click.option("--flow", "flow_ids", multiple=True, metavar="ID", help="Export only this flow (repeatable).")
+@click.option(
+    "--project", "project_name", default=None, help="The project's name [default: the folder's]."
+)
+@click.option(
+    "--flow", "flow_ids", multiple=True, metavar="ID", help="Export only this flow (repeatable)."
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @common.sandbox_option
 @click.pass_context

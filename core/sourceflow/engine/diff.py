@@ -21,7 +21,7 @@ from attrs import frozen
 from sourceflow import redact, wire
 
 INLET_KEYS = ("inletUrl", "inletId")
-SECRET_PREFIX = "secret:"
+SECRET_PREFIX = "secret:"  # noqa: S105 (marks a hash, holds no secret)
 
 
 @frozen
@@ -79,7 +79,8 @@ def project(
         if value in ({}, []):
             value = None
         out[key] = value
-    for holder in (("auth", "params"), ("options",)):
+    inlet_holders: tuple[tuple[str, ...], ...] = (("auth", "params"), ("options",))
+    for holder in inlet_holders:
         container = _walk(out, holder)
         if isinstance(container, dict):
             for key in INLET_KEYS:

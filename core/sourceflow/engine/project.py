@@ -281,14 +281,20 @@ def _schema_problem(error: jsonschema.ValidationError) -> str:
         return f"{where}: unknown key(s) {extra}; remove them or check the spelling"
     if error.validator == "pattern" and last == "env":
         return f"{where}: {_FIXES['env']}"
-    if error.validator == "pattern" or error.validator == "propertyNames":
-        return f"{where}: names take letters, digits, '.', '_' and '-', starting with one of the first two"
+    if error.validator in ("pattern", "propertyNames"):
+        return (
+            f"{where}: names take letters, digits, '.', '_' and '-', and start with a letter "
+            "or digit"
+        )
     if error.validator == "enum":
-        return f"{where}: must be {_FIXES.get(last, 'one of ' + ', '.join(map(str, error.validator_value)))}"
+        choices = "one of " + ", ".join(map(str, error.validator_value))
+        return f"{where}: must be {_FIXES.get(last, choices)}"
     if error.validator == "type":
         return f"{where}: must be a {error.validator_value}"
-    if error.validator in ("minimum", "minLength"):
-        return f"{where}: must not be {'empty' if error.validator == 'minLength' else 'below ' + str(error.validator_value)}"
+    if error.validator == "minLength":
+        return f"{where}: must not be empty"
+    if error.validator == "minimum":
+        return f"{where}: must not be below {error.validator_value}"
     return f"{where}: breaks the {error.validator!r} rule"
 
 
@@ -321,7 +327,7 @@ def _source(
         source = None
     if (decl.dataset is None) == (decl.dataset_id is None):
         problems.append(
-            f"{at}: give dataset = \"KEY\" (a [datasets.KEY] of this file) or dataset_id = "
+            f'{at}: give dataset = "KEY" (a [datasets.KEY] of this file) or dataset_id = '
             '"ID" (an existing dataset), one of the two'
         )
     elif decl.dataset is not None and decl.dataset not in project.datasets:
@@ -493,7 +499,9 @@ class ProjectRun:
     def _owned(self) -> list[Record]:
         self.state.reload()
         s = self._settings
-        return [r for r in self.state.find(s.platform_url, s.sandbox) if r.project == self.project.name]
+        return [
+            r for r in self.state.find(s.platform_url, s.sandbox) if r.project == self.project.name
+        ]
 
     def _check_owner(self, decl: SourceDecl) -> None:
         s = self._settings
@@ -673,9 +681,7 @@ def export(
     """The text of a project file declaring the flows that exist (all of the sandbox's, or
     ``flow_ids``), and their resources recorded in ``state`` as the project's, so that
     ``apply`` adopts them instead of creating twins. Secrets become ``{ env = … }``."""
-    flows = (
-        [client.flows.get(i) for i in flow_ids] if flow_ids else list(client.flows.list())
-    )
+    flows = [client.flows.get(i) for i in flow_ids] if flow_ids else list(client.flows.list())
     settings = client.settings
     datasets: dict[str, dict[str, Any]] = {}
     sources: dict[str, dict[str, Any]] = {}
@@ -703,9 +709,9 @@ def export(
                 if auth_params.get(key) == name:
                     auth_params.pop(key)
             params.update(auth_params)
-            if base.auth and source.connection_spec.auth_spec:
-                if base.auth.spec_name != source.connection_spec.auth_spec[0].name:
-                    entry["auth_spec"] = base.auth.spec_name
+            specs = source.connection_spec.auth_spec
+            if base.auth and specs and base.auth.spec_name != specs[0].name:
+                entry["auth_spec"] = base.auth.spec_name
         params.update(sc.params or {})
         target = client.target_connections.get(flow.target_connection_ids[0])
         ids["target_connection"] = str(target.id)
@@ -751,7 +757,10 @@ def export(
             }
         sources[name] = entry
         record = state.get(name, settings.platform_url, settings.sandbox) or Record(
-            name=name, source=source.name, platform_url=settings.platform_url, sandbox=settings.sandbox
+            name=name,
+            source=source.name,
+            platform_url=settings.platform_url,
+            sandbox=settings.sandbox,
         )
         record.ids.update(ids)
         record.project = project_name
@@ -780,7 +789,10 @@ class _suppress_not_found:
 
 
 def _rule_entry(rule: model.MappingRule) -> dict[str, Any]:
-    entry: dict[str, Any] = {"source": rule.source_attribute, "destination": rule.destination_xdm_path}
+    entry: dict[str, Any] = {
+        "source": rule.source_attribute,
+        "destination": rule.destination_xdm_path,
+    }
     if rule.source_type != "ATTRIBUTE":
         entry["type"] = rule.source_type
     if rule.identity:

@@ -706,7 +706,13 @@ class Engine:
     def teardown_plan(self, record: Record) -> SourcePlan:
         """What :meth:`teardown` would delete."""
         plan = SourcePlan(name=record.name, source=record.source)
-        for step in ("endpoint", "flow", "target_connection", "source_connection", "base_connection"):
+        for step in (
+            "endpoint",
+            "flow",
+            "target_connection",
+            "source_connection",
+            "base_connection",
+        ):
             if record.ids.get(step):
                 plan.changes.append(
                     Change(name=record.name, step=step, action="delete", id=record.ids[step])
