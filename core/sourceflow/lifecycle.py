@@ -1,10 +1,10 @@
-"""Connect a source and tear it down: the Flow Service lifecycle as one resumable plan.
+"""Connect a source and tear it down: the front end of the reconcile engine for one source.
 
-``connect`` runs base connection → source connection → target connection → mapping → flow →
-endpoint against whatever Flow Service the client points at. Each step's id is written to the
-state file as soon as it exists, so a re-run after a failure picks up where it stopped instead
-of creating duplicates; a resource that was created but not recorded (the run died between the
-two) is found again by its name. ``teardown`` deletes what was created, in reverse order.
+``connect`` brings one source's resources (base connection → source connection → target
+connection → mapping → flow → endpoint) in line with a :class:`ConnectRequest`, through the
+same engine as the project file (:mod:`sourceflow.engine`): a first run creates them, a re-run
+resumes where a failed one stopped, and a re-run with other options updates in place or stops
+saying what differs. ``teardown`` deletes what was created, in reverse order.
 
 The core knows no source by name: what differs between sources comes from the hooks and from
 the :class:`~sourceflow.hooktypes.Source` record (base connection or provider id, where the
@@ -13,31 +13,31 @@ inlet lives, which flow spec).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 from attrs import define, field
 
 from sourceflow import model
-from sourceflow.client import FlowServiceClient, MappingSets
-from sourceflow.errors import InvalidBody, NotFound, SourceflowError, Unavailable
-from sourceflow.hooktypes import Endpoint, Source, SourceParams, Step
+from sourceflow.client import FlowServiceClient
+from sourceflow.engine import lock
+from sourceflow.engine.reconcile import STEPS, Engine
+from sourceflow.errors import InvalidBody, SourceflowError
 from sourceflow.plugins import Registry
 from sourceflow.state import Record, StateFile
 
-STEPS = ("base_connection", "source_connection", "target_connection", "mapping", "flow", "endpoint")
+if TYPE_CHECKING:
+    from sourceflow.engine.reconcile import SourcePlan
 
-T = TypeVar("T")
-
-
-class _Named(Protocol):
-    @property
-    def id(self) -> str | None: ...
-
-    @property
-    def name(self) -> str | None: ...
+__all__ = [
+    "STEPS",
+    "ConnectRequest",
+    "Connected",
+    "Lifecycle",
+    "check_credentials",
+    "with_defaults",
+]
 
 
 @define(kw_only=True)
@@ -53,7 +53,11 @@ class ConnectRequest:
     :param object: the object or event type (Stripe resource path, Shopify topic), if any.
     :param tenant: tenant id for default mappings' ``_{tenant}`` namespace.
     :param schedule: when a scheduled source's flow runs (``scheduleParams``); None for
-        streaming sources, and ``once`` at creation for scheduled ones (Adobe's default).
+        streaming sources, and ``once`` at creation for scheduled ones (Adobe's default). A
+        schedule without ``start_time`` starts when the flow is created.
+    :param insecure_allow_unsigned: create a flow of a source that signs its deliveries
+        (:attr:`~sourceflow.hooktypes.Source.delivery_secret`) even though its secret is not
+        given; refused otherwise.
     """
 
     source: str
@@ -65,6 +69,7 @@ class ConnectRequest:
     tenant: str = "sourceflow"
     auth_spec: str | None = None
     schedule: model.ScheduleParams | None = None
+    insecure_allow_unsigned: bool = False
 
 
 @define(kw_only=True)
@@ -80,6 +85,7 @@ class Connected:
     authentication_required: bool
     endpoint_facts: dict[str, Any]
     resumed: list[str]
+    plan: SourcePlan | None = None
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready summary for ``--json`` output."""
@@ -93,11 +99,13 @@ class Connected:
             "authenticationRequired": self.authentication_required,
             "endpoint": self.endpoint_facts,
             "resumed": self.resumed,
+            "changes": [c.as_json() for c in self.plan.pending] if self.plan else [],
         }
 
 
 Progress = Callable[[str, str, str], None]
-"""Called as ``progress(step, status, detail)``; status: ``created``, ``reused``, ``deleted``."""
+"""Called as ``progress(step, status, detail)``; status: ``created``, ``updated``, ``reused``,
+``deleted``, ``warning``."""
 
 
 def _quiet(step: str, status: str, detail: str) -> None:
@@ -105,7 +113,8 @@ def _quiet(step: str, status: str, detail: str) -> None:
 
 
 class Lifecycle:
-    """Runs ``connect`` and ``teardown`` through the plugin hooks and the Flow Service client."""
+    """``connect`` and ``teardown`` for one source at a time: a front end to the reconcile
+    engine (:class:`sourceflow.engine.Engine`), which the project file drives too."""
 
     def __init__(
         self,
@@ -119,375 +128,37 @@ class Lifecycle:
         self.registry = registry
         self.state = state
         self.progress = progress
+        self.engine = Engine(client, registry, state, progress=progress)
 
-    # --- connect ------------------------------------------------------------------------------
+    def connect(self, request: ConnectRequest, *, allow_replace: bool = False) -> Connected:
+        """Create what a source needs to deliver into a dataset, or bring what an earlier run
+        created in line with ``request``.
 
-    def connect(self, request: ConnectRequest) -> Connected:
-        """Create (or resume creating) everything a source needs to deliver into a dataset."""
-        source = self.registry.source(request.source)
-        settings = self.client.settings
-        record = self.state.get(request.name, settings.platform_url, settings.sandbox)
-        if record is None:
-            record = Record(
-                name=request.name,
-                source=source.name,
-                platform_url=settings.platform_url,
-                sandbox=settings.sandbox,
-            )
-        elif record.source != source.name:
-            raise SourceflowError(
-                f"{request.name!r} was connected as source {record.source!r}, not {source.name!r}",
-                hint="choose another --name, or tear the old one down first",
-            )
-        resumed = [s for s in STEPS if s in record.ids]
-        dataset = self._dataset(request.dataset_id)
-        auth = self._authenticate(source, request)
-
-        if source.needs_base_connection:
-            self._ensure(
-                record,
-                "base_connection",
-                source,
-                self.client.connections,
-                lambda: model.Connection(
-                    name=f"{request.name} base connection",
-                    connection_spec=model.SpecRef(id=source.id),
-                    provider_id=source.connection_spec.provider_id,
-                    description=f"sourceflow: {source.title}",
-                    auth=auth,
-                ),
-            )
-        params = self._source_params(source, request.object, request.credentials)
-        self._ensure(
-            record,
-            "source_connection",
-            source,
-            self.client.source_connections,
-            lambda: model.SourceConnection(
-                name=f"{request.name} source connection",
-                description=f"sourceflow: {source.title}",
-                connection_spec=model.SpecRef(id=source.id),
-                base_connection_id=record.ids.get("base_connection"),
-                provider_id=None
-                if source.needs_base_connection
-                else source.connection_spec.provider_id,
-                data=model.DataFormat(format=params.data_format) if params.data_format else None,
-                params=params.params,
-            ),
-        )
-        self._ensure(
-            record,
-            "target_connection",
-            source,
-            self.client.target_connections,
-            lambda: model.TargetConnection(
-                name=f"{request.name} target connection",
-                description=f"sourceflow: {source.title} into dataset {request.dataset_id}",
-                connection_spec=model.SpecRef(id=model.DATA_LAKE_SPEC_ID),
-                data=model.TargetData(
-                    format=source.target_format,
-                    schema=model.SchemaRef(
-                        id=dataset.schema_ref.id, version=dataset.schema_ref.content_type
-                    )
-                    if dataset.schema_ref
-                    else None,
-                ),
-                params={"dataSetId": request.dataset_id},
-            ),
-        )
-        mapping = self._mapping(source, request, dataset)
-        if mapping is not None:
-            self._ensure(record, "mapping", source, self.client.mapping_sets, lambda: mapping)
-        flow_spec = (
-            source.mapping_flow_spec
-            if mapping is not None and source.mapping_flow_spec
-            else source.flow_specs[0].id
-            if source.flow_specs
-            else None
-        )
-        if flow_spec is None:
-            raise SourceflowError(
-                f"source {source.name!r} declares no flow spec",
-                hint="its plugin must list flow_specs in sourceflow_sources",
-            )
-        self._ensure(
-            record,
-            "flow",
-            source,
-            self.client.flows,
-            lambda: model.Flow(
-                name=f"{request.name} flow",
-                description=f"sourceflow: {source.title}",
-                flow_spec=model.SpecRef(id=flow_spec),
-                source_connection_ids=[record.ids["source_connection"]],
-                target_connection_ids=[record.ids["target_connection"]],
-                transformations=[
-                    model.Transformation(
-                        name="Mapping",
-                        # An integer, as Adobe's tutorials send it (Data Prep versions are).
-                        params={"mappingId": record.ids["mapping"], "mappingVersion": 0},
-                    )
-                ]
-                if "mapping" in record.ids
-                else None,
-                options=_flow_options(source, request.credentials),
-                schedule_params=request.schedule,
-            ),
-        )
-        endpoint = self._endpoint(record, source, request)
-        return Connected(
-            name=request.name,
-            source=source.name,
-            ids=dict(record.ids),
-            inlet_url=endpoint.inlet_url if endpoint else None,
-            inlet_id=endpoint.inlet_id if endpoint else None,
-            flow_id=record.ids["flow"],
-            authentication_required=bool(endpoint and endpoint.authentication_required),
-            endpoint_facts=dict(record.recorded),
-            resumed=resumed,
-        )
-
-    @contextmanager
-    def _step(self, name: str, source: Source, **detail: Any) -> Iterator[dict[str, Any]]:
-        step = Step(name=name, source=source.name, detail=detail)
-        result: dict[str, Any] = {}
-        self.registry.notify("before_step", step)
-        try:
-            yield result
-        except BaseException as exc:
-            self.registry.notify("on_step_error", step, error=exc)
-            raise
-        self.registry.notify("after_step", step, result=result)
-
-    def _ensure(
-        self,
-        record: Record,
-        step: str,
-        source: Source,
-        resources: Any,
-        build: Callable[[], _Named],
-    ) -> str:
-        """Create a resource unless the record (or the platform, by name) already has it."""
-        with self._step(step, source) as result:
-            known = record.ids.get(step)
-            if known and self._exists(resources, known):
-                status, id_ = "reused", known
-            else:
-                body = build()
-                found = self._by_name(resources, body.name)
-                status, id_ = ("reused", found) if found else ("created", "")
-                if not found:
-                    id_ = self._create(resources, body)
-            record.ids[step] = id_
-            self.state.save(record)
-            self.progress(step, status, id_)
-            result["id"] = id_
-            return id_
-
-    def _create(self, resources: Any, body: _Named) -> str:
-        # As many tries as the client's retry policy allows: the answer to the second try can
-        # be lost too, and each lost answer is settled by looking before sending again.
-        for _ in range(max(1, self.client.retry.attempts) - 1):
-            try:
-                return str(resources.create(body).id)
-            except Unavailable:
-                # The answer was lost, maybe not the request: look before creating a second one.
-                found = self._by_name(resources, body.name)
-                if found:
-                    return found
-        return str(resources.create(body).id)
-
-    @staticmethod
-    def _exists(resources: Any, id_: str) -> bool:
-        try:
-            resources.get(id_)
-        except NotFound:
-            return False
-        return True
-
-    @staticmethod
-    def _by_name(resources: Any, name: str | None) -> str | None:
-        # Flow Service filters lists with property=name==value; Data Prep lists are scanned.
-        if not name:
-            return None
-        listing = (
-            resources.list()
-            if isinstance(resources, MappingSets)
-            else resources.list(property=f"name=={name}")
-        )
-        for item in listing:
-            if item.name == name and item.id:
-                return str(item.id)
-        return None
-
-    def _dataset(self, dataset_id: str) -> model.Dataset:
-        try:
-            return self.client.datasets.get(dataset_id)
-        except NotFound:
-            raise SourceflowError(
-                f"dataset {dataset_id!r} does not exist on {self.client.settings.platform_url}",
-                hint="create one with: sourceflow datasets create NAME",
-            ) from None
-
-    def _authenticate(self, source: Source, request: ConnectRequest) -> model.Auth | None:
-        if not source.needs_base_connection:
-            return None
-        specs = source.connection_spec.auth_spec or []
-        spec = (
-            source.connection_spec.auth_spec_named(request.auth_spec)
-            if request.auth_spec
-            else specs[0]
-            if specs
-            else None
-        )
-        if spec is None:
-            names = ", ".join(s.name for s in specs) or "none"
-            raise SourceflowError(
-                f"source {source.name!r} has no auth spec {request.auth_spec!r}; it has: {names}"
-            )
-        credentials = with_defaults(spec, request.credentials, request.name)
-        check_credentials(spec, credentials)
-        with self._step("authenticate", source, authSpec=spec.name):
-            auth = self.registry.call("sourceflow_authenticate", source, credentials=credentials)
-        return auth if auth is not None else model.Auth(spec_name=spec.name, params=credentials)
-
-    def _source_params(
-        self, source: Source, object: str | None, credentials: Mapping[str, Any]
-    ) -> SourceParams:
-        params = self.registry.call(
-            "sourceflow_source_params", source, object=object, credentials=credentials
-        )
-        return params if params is not None else SourceParams()
-
-    def _mapping(
-        self, source: Source, request: ConnectRequest, dataset: model.Dataset
-    ) -> model.MappingSet | None:
-        if request.mapping is not None:
-            mapping = request.mapping
-        else:
-            rules = self.registry.call(
-                "sourceflow_mapping_defaults", source, object=request.object, tenant=request.tenant
-            )
-            if not rules:
-                return None
-            mapping = model.MappingSet(mappings=list(rules))
-        if mapping.output_schema is None and dataset.schema_ref is not None:
-            mapping.output_schema = model.OutputSchema(schema_ref=dataset.schema_ref)
-        mapping.name = f"{request.name} mapping"
-        return mapping
-
-    def _endpoint(self, record: Record, source: Source, request: ConnectRequest) -> Endpoint | None:
-        if source.mode != "streaming" or source.inlet_on is None:
-            return None
-        with self._step("endpoint", source) as result:
-            flow = self.client.flows.get(record.ids["flow"])
-            if source.inlet_on == "connection":
-                base = self.client.connections.get(record.ids["base_connection"])
-                values = base.auth.params if base.auth else {}
-                where = "the connection's auth.params"
-            else:
-                values = flow.options or {}
-                where = "the flow's options"
-            url, inlet_id = values.get("inletUrl"), values.get("inletId")
-            if not url:
+        A change the API makes in place (another dataset, an authenticated inlet, new params,
+        another mapping) is applied and reported in ``Connected.plan``; one that needs a new
+        resource raises :class:`~sourceflow.engine.ChangeRefused` naming what differs, unless
+        ``allow_replace``. Holds the local lock of ``request.name`` while it runs.
+        """
+        with lock.held(self.client.settings, request.name, waiting=self._waiting):
+            record = self.engine.record_for(request, None)
+            if record.project is not None:
                 raise SourceflowError(
-                    f"the platform gave no inlet URL for {source.name!r} ({where} has no inletUrl)",
-                    hint="wait a minute and re-run connect: Adobe creates inlets asynchronously",
+                    f"{request.name!r} belongs to the project {record.project!r}",
+                    hint="change it in that project's sourceflow.toml and run sourceflow apply",
                 )
-            endpoint = Endpoint(
-                inlet_id=str(inlet_id or url.rstrip("/").rsplit("/", 1)[-1]),
-                inlet_url=str(url),
-                flow_id=str(flow.id),
-                authentication_required=bool(values.get("authenticationRequired")),
-                object=request.object,
-            )
-            if "endpoint" not in record.ids:
-                facts = self.registry.call(
-                    "sourceflow_endpoint",
-                    source,
-                    flow=flow,
-                    endpoint=endpoint,
-                    credentials=request.credentials,
-                )
-                record.recorded = dict(facts or {})
-                record.endpoint = {"inletUrl": endpoint.inlet_url, "inletId": endpoint.inlet_id}
-                record.ids["endpoint"] = endpoint.inlet_id
-                self.state.save(record)
-                self.progress("endpoint", "created", endpoint.inlet_url)
-            else:
-                self.progress("endpoint", "reused", endpoint.inlet_url)
-            result.update(inletUrl=endpoint.inlet_url, flowId=endpoint.flow_id)
-            return endpoint
+            _, connected = self.engine.apply(request, allow_replace=allow_replace)
+        return connected
 
-    # --- teardown -----------------------------------------------------------------------------
+    def _waiting(self, path: Any) -> None:
+        self.progress("lock", "waiting", f"another run holds {path}")
 
     def teardown(self, record: Record) -> list[str]:
         """Delete what ``record`` holds, newest first; returns the steps undone.
 
         Mapping sets stay: Data Prep has no delete. A resource already gone counts as deleted.
         """
-        source = self.registry.source(record.source)
-        undone: list[str] = []
-        with self._step("teardown", source, run=record.name):
-            if "endpoint" in record.ids and "flow" in record.ids:
-                flow = self._get_or_none(self.client.flows, record.ids["flow"])
-                if flow is not None:
-                    endpoint = Endpoint(
-                        inlet_id=record.endpoint.get("inletId", record.ids["endpoint"]),
-                        inlet_url=record.endpoint.get("inletUrl", ""),
-                        flow_id=record.ids["flow"],
-                    )
-                    self.registry.call(
-                        "sourceflow_remove_endpoint",
-                        source,
-                        flow=flow,
-                        endpoint=endpoint,
-                        recorded=record.recorded,
-                    )
-                del record.ids["endpoint"]
-                self.state.save(record)
-                undone.append("endpoint")
-                self.progress("endpoint", "deleted", endpoint_url(record))
-            deletions: list[tuple[str, Any]] = [
-                ("flow", self.client.flows),
-                ("target_connection", self.client.target_connections),
-                ("source_connection", self.client.source_connections),
-                ("base_connection", self.client.connections),
-            ]
-            for step, resources in deletions:
-                id_ = record.ids.get(step)
-                if not id_:
-                    continue
-                with suppress(NotFound):  # already gone counts as deleted
-                    resources.delete(id_)
-                del record.ids[step]
-                self.state.save(record)
-                undone.append(step)
-                self.progress(step, "deleted", id_)
-            self.state.forget(record)
-        return undone
-
-    @staticmethod
-    def _get_or_none(resources: Any, id_: str) -> Any:
-        try:
-            return resources.get(id_)
-        except NotFound:
-            return None
-
-
-def _flow_options(source: Source, credentials: Mapping[str, Any]) -> dict[str, Any] | None:
-    # A flow that owns its inlet (generic streaming) carries the authenticated-inlet option
-    # where a base connection would (HTTP API: auth.params.authenticationRequired).
-    if source.inlet_on != "flow" or not _flag(credentials.get("authenticationRequired")):
-        return None
-    return {"authenticationRequired": True}
-
-
-def _flag(value: Any) -> bool:
-    # --param values arrive as text.
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    return value is True
+        with lock.held(self.client.settings, record.name, waiting=self._waiting):
+            return self.engine.teardown(record)
 
 
 def endpoint_url(record: Record) -> str:

@@ -18,6 +18,10 @@ COMMANDS = {
     "connect": "sourceflow.cli.connect_cmd:connect",
     "teardown": "sourceflow.cli.connect_cmd:teardown",
     "connections": "sourceflow.cli.connect_cmd:connections",
+    "plan": "sourceflow.cli.project_cmd:plan",
+    "apply": "sourceflow.cli.project_cmd:apply",
+    "export": "sourceflow.cli.project_cmd:export",
+    "destroy": "sourceflow.cli.project_cmd:destroy",
     "explore": "sourceflow.cli.explore_cmd:explore",
     "flows": "sourceflow.cli.runs_cmd:flows",
     "runs": "sourceflow.cli.runs_cmd:runs",
@@ -121,6 +125,7 @@ def cli(ctx: click.Context, platform_url: str | None, debug: bool) -> None:
       sourceflow demo                      the whole lifecycle on a local platform
       sourceflow platform serve            run the local Flow Service
       sourceflow connect http --dataset ID connect a source, print its inlet URL
+      sourceflow plan / apply              the same from a project file, sourceflow.toml
       sourceflow plugins                   list installed sources
     """
     ctx.ensure_object(dict)

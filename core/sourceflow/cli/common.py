@@ -21,12 +21,18 @@ def settings(ctx: click.Context) -> Settings:
     return config.from_env(platform_url=ctx.find_root().obj.get("platform_url"))
 
 
-def client(ctx: click.Context) -> FlowServiceClient:
-    """A Flow Service client for this invocation, closed when the command ends."""
+def client(ctx: click.Context, sandbox: str | None = None) -> FlowServiceClient:
+    """A Flow Service client for this invocation, closed when the command ends; ``sandbox``
+    (a ``--sandbox`` flag) overrides ``SOURCEFLOW_SANDBOX``."""
+    from attrs import evolve
+
     from sourceflow.client import FlowServiceClient, RetryPolicy
 
+    chosen = settings(ctx)
+    if sandbox:
+        chosen = evolve(chosen, sandbox=sandbox)
     # A person is waiting: give up on an unreachable platform in seconds, not minutes.
-    c = FlowServiceClient(settings(ctx), retry=RetryPolicy(attempts=4, total_seconds=20))
+    c = FlowServiceClient(chosen, retry=RetryPolicy(attempts=4, total_seconds=20))
     ctx.call_on_close(c.close)
     return c
 
@@ -56,7 +62,25 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
             click.echo("  ".join("-" * w for w in widths))
 
 
+sandbox_option = click.option(
+    "--sandbox",
+    default=None,
+    metavar="NAME",
+    help="The sandbox to work in [env SOURCEFLOW_SANDBOX; default: prod]. The same project "
+    "file applied with another --sandbox promotes it there.",
+)
+"""``--sandbox NAME``, for the commands that create or change resources."""
+
+
 def step_printer(step: str, status: str, detail: str) -> None:
     """Show a lifecycle step as it completes, on stderr (stdout stays for results)."""
-    mark = {"created": "+", "reused": "=", "deleted": "-", "skipped": " "}.get(status, "*")
+    mark = {
+        "created": "+",
+        "updated": "~",
+        "reused": "=",
+        "deleted": "-",
+        "skipped": " ",
+        "warning": "!",
+        "waiting": ".",
+    }.get(status, "*")
     click.echo(f"  {mark} {step.replace('_', ' '):<18} {status:<8} {detail}", err=True)

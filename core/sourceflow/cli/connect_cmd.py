@@ -93,6 +93,20 @@ def _load_mapping(path: Path) -> Any:
     help="The auth spec the --param values follow, when the source has several "
     "(default: its first).",
 )
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="When a re-run asks for what needs new resources (another source spec, a mapping "
+    "added or dropped on a source whose flow spec then differs), replace them; without it, "
+    "connect stops and says what differs.",
+)
+@click.option(
+    "--insecure-allow-unsigned",
+    is_flag=True,
+    help="Create a flow of a source that signs its deliveries (Shopify) without its signing "
+    "secret. The local inlet then refuses every delivery, and Adobe's checks none.",
+)
+@common.sandbox_option
 @common.state_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
@@ -109,6 +123,9 @@ def connect(
     tenant: str,
     schedule: str | None,
     auth_spec: str | None,
+    replace: bool,
+    insecure_allow_unsigned: bool,
+    sandbox: str | None,
     state_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -116,7 +133,10 @@ def connect(
 
     Runs base connection, source connection, target connection, mapping, flow and endpoint
     against the Flow Service, showing each step. Re-running after a failure resumes where it
-    stopped instead of creating duplicates.
+    stopped instead of creating duplicates. Re-running with other options (--dataset,
+    --authenticated, --mapping, --param) updates what the first run created, in place, and
+    shows each change; where that needs new resources it stops and says what differs
+    (--replace goes ahead). The same engine runs a project file: see `sourceflow apply`.
 
     \b
     Example:
@@ -132,7 +152,7 @@ def connect(
     mapping = _load_mapping(mapping_file) if mapping_file else None
     credentials = _credentials(src, params, authenticated, raw, mapping is not None, auth_spec)
     schedule_params = _schedule(src, schedule)
-    client = common.client(ctx)
+    client = common.client(ctx, sandbox)
     lifecycle = Lifecycle(client, registry, StateFile(state_path), progress=common.step_printer)
     click.echo(
         f"connecting {src.title} as {run_name!r} on {client.settings.platform_url}", err=True
@@ -148,8 +168,16 @@ def connect(
             tenant=tenant,
             auth_spec=auth_spec,
             schedule=schedule_params,
-        )
+            insecure_allow_unsigned=insecure_allow_unsigned,
+        ),
+        allow_replace=replace,
     )
+    if result.plan is not None:
+        for change in result.plan.pending:
+            if change.action in ("update", "replace") and change.changes:
+                click.echo(f"  {change.step.replace('_', ' ')} {change.action}d:", err=True)
+                for line in change.changes:
+                    click.echo(f"      {line}", err=True)
     if as_json:
         common.echo_json(result.as_json())
         return
@@ -170,6 +198,7 @@ def _credentials(
     mapped: bool,
     auth_spec: str | None = None,
 ) -> dict[str, Any]:
+    from sourceflow.engine.project import credentials_for
     from sourceflow.errors import ConfigError
 
     given: dict[str, Any] = {}
@@ -178,23 +207,9 @@ def _credentials(
         if not sep or not key:
             raise ConfigError(f"--param {item!r} is not KEY=VALUE")
         given[key] = value
-    props = {}
-    chosen = (
-        src.connection_spec.auth_spec_named(auth_spec)
-        if auth_spec
-        else (src.connection_spec.auth_spec or [None])[0]
+    return credentials_for(
+        src, given, authenticated=authenticated, raw=raw, mapped=mapped, auth_spec=auth_spec
     )
-    if chosen is not None:
-        props = chosen.spec.get("properties", {})
-    # Raw records are what a mapping reads; XDM envelopes need none.
-    if "dataType" in props:
-        given.setdefault("dataType", "raw" if (raw if raw is not None else mapped) else "xdm")
-    if authenticated:
-        # A flow that owns its inlet takes the option whatever its auth spec says.
-        if "authenticationRequired" not in props and src.inlet_on != "flow":
-            raise ConfigError(f"source {src.name!r} has no authenticated inlet option")
-        given["authenticationRequired"] = True
-    return given
 
 
 @click.command()
@@ -224,6 +239,14 @@ def teardown(
             f"nothing recorded{' for ' + repr(name) if name else ''} on "
             f"{client.settings.platform_url} in {state.path}"
         )
+    owned = [r for r in records if r.project is not None]
+    if owned and (name or not everything):
+        raise SourceflowError(
+            f"{owned[0].name!r} belongs to the project {owned[0].project!r}",
+            hint="remove it from that project's sourceflow.toml and run sourceflow apply, or "
+            "run sourceflow destroy",
+        )
+    records = [r for r in records if r.project is None]
     if len(records) > 1 and not everything:
         names = ", ".join(r.name for r in records)
         raise SourceflowError(f"several runs are recorded: {names}", hint="name one, or pass --all")
@@ -268,8 +291,6 @@ def connections(ctx: click.Context, state_path: Path | None, as_json: bool) -> N
 
 def _schedule(src: Any, text: str | None) -> Any:
     """``FREQ[:INTERVAL][@START]`` as ``scheduleParams``; Adobe's rules are the model's."""
-    import time
-
     from sourceflow import model
     from sourceflow.errors import ConfigError
 
@@ -280,8 +301,9 @@ def _schedule(src: Any, text: str | None) -> Any:
     spec, _, start = text.partition("@")
     frequency, _, interval = spec.partition(":")
     try:
+        # No start: the flow starts when it is created, and a re-run keeps that start.
         return model.ScheduleParams(
-            start_time=start or int(time.time()),
+            start_time=start or None,
             frequency=frequency.strip().lower(),
             interval=interval or None,
         )

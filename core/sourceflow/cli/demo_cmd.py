@@ -40,7 +40,9 @@ def demo(data_dir: Path | None, keep: bool) -> None:
     (bundled sample data), shows the rows that landed and the record that failed mapping;
     then a Chatlio flow receiving sample events and a Shopify flow receiving signed sample
     orders (one delivered twice, one forged); then a Stripe flow whose scheduled run pulls
-    sample charges from a bundled sample Stripe API; then tears everything down.
+    sample charges from a bundled sample Stripe API; then the same engine from a project
+    file (sourceflow.toml: plan, apply, an edit applied in place, destroy); then tears
+    everything down.
     """
     from sourceflow import config, model, plugins, wire
     from sourceflow.client import FlowServiceClient
@@ -174,16 +176,64 @@ def demo(data_dir: Path | None, keep: bool) -> None:
             client, lifecycle, registry, heading=_heading, table=common.table, number=10
         )
 
+        _project_demo(client, registry, data_dir)
+
         if keep:
             _heading(f"Left in place; the platform's file is in {data_dir}/")
             return
-        _heading("11. Tear down, newest first")
+        _heading("12. Tear down, newest first")
         state = lifecycle.state
         for name in (*scheduled, *reversed(streaming), "demo-authenticated", "demo-raw"):
             record = state.get(name, settings.platform_url, settings.sandbox)
             if record is not None:
                 lifecycle.teardown(record)
         click.echo("\ndone.")
+
+
+PROJECT_FILE = """\
+[project]
+name = "demo"
+
+[datasets.events]
+schema = "https://ns.adobe.com/sourceflow/schemas/demo-person"
+
+[sources.demo-file-web]
+plugin = "http"
+dataset = "events"
+authenticated = {authenticated}
+"""
+
+
+def _project_demo(client: Any, registry: Any, data_dir: Path) -> None:
+    """The file-based path: the same reconcile engine as connect, from sourceflow.toml."""
+    from sourceflow.cli.project_cmd import _show
+    from sourceflow.engine import project
+
+    _heading("11. The same as code: sourceflow.toml, plan, apply, edit, apply, destroy")
+    folder = data_dir / "project"
+    folder.mkdir(exist_ok=True)
+    path = folder / "sourceflow.toml"
+    path.write_text(PROJECT_FILE.format(authenticated="false"), encoding="utf-8")
+    click.echo(f"  {path}:\n" + "".join(f"    {line}\n" for line in path.read_text().splitlines()))
+
+    def run() -> project.ProjectRun:
+        return project.ProjectRun(
+            project.load(path, registry), client, registry, progress=common.step_printer
+        )
+
+    click.echo("  $ sourceflow plan")
+    _show(run().plan(), verbose=False)
+    click.echo("  $ sourceflow apply")
+    run().apply()
+    click.echo("  edit: authenticated = true;  $ sourceflow plan")
+    path.write_text(PROJECT_FILE.format(authenticated="true"), encoding="utf-8")
+    _show(run().plan(), verbose=False)
+    click.echo("  $ sourceflow apply   (updated in place: the inlet URL stays)")
+    run().apply()
+    click.echo("  $ sourceflow plan    (a second apply would change nothing)")
+    _show(run().plan(), verbose=False)
+    click.echo("  $ sourceflow destroy")
+    run().destroy()
 
 
 def _post_without_token(inlet_url: str, body: dict[str, Any]) -> str:
