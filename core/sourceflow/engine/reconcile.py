@@ -278,7 +278,9 @@ class Engine:
         auth = self._authenticate(source, request)
         params = self._source_params(source, request.object, request.credentials)
         # After the plugin has checked the params: a typo is the better first message.
-        self._fail_closed(source, request)
+        # What the flow will hold (the plugin may fill the secret in from its environment).
+        held = {**(auth.params if auth else {}), **(params.params or {})}
+        self._fail_closed(source, request, held)
         mapping = self._mapping(source, request, dataset)
         flow_spec = (
             source.mapping_flow_spec
@@ -301,14 +303,30 @@ class Engine:
             flow_spec=flow_spec,
         )
 
-    def _fail_closed(self, source: Source, request: ConnectRequest) -> None:
+    def _fail_closed(
+        self, source: Source, request: ConnectRequest, held: Mapping[str, Any]
+    ) -> None:
+        if source.unsigned and source.mode == "streaming":
+            self.progress(
+                "warning",
+                "warning",
+                f"{source.title} deliveries carry no signature: anyone who knows the inlet URL "
+                "can post rows to it"
+                + (" (unless it is authenticated: --authenticated)" if source.inlet_on else ""),
+            )
         param = source.delivery_secret
-        if param is None or request.credentials.get(param):
+        if param is None or request.credentials.get(param) or held.get(param):
             return
         consequence = (
             f"the local inlet will refuse every delivery to it until {param} is set, and "
             "Adobe's inlet checks no signature at all"
         )
+        if source.mode != "streaming":
+            # Webhooks are optional beside a scheduled pull: the pull works without them.
+            self.progress(
+                "warning", "warning", f"no {param}: webhook deliveries are off ({consequence})"
+            )
+            return
         if not request.insecure_allow_unsigned:
             raise SourceflowError(
                 f"{source.title} signs its deliveries with {param}, and {request.name!r} has "
@@ -846,6 +864,10 @@ class Engine:
     def _source_params(
         self, source: Source, object: str | None, credentials: Mapping[str, Any]
     ) -> SourceParams:
+        if source.inlet_on == "flow":
+            # A core option: the flow's options carry it (_flow_options), not the plugin's
+            # params, so a plugin that refuses unknown params still takes --authenticated.
+            credentials = {k: v for k, v in credentials.items() if k != "authenticationRequired"}
         params = self.registry.call(
             "sourceflow_source_params", source, object=object, credentials=credentials
         )

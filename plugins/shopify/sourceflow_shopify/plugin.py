@@ -329,11 +329,6 @@ def sourceflow_endpoint(
     url = delivery_url(endpoint)
     topics = topics_of(endpoint.object, credentials)
     facts: dict[str, Any] = {"webhookUrl": url}
-    if not CLIENT_SECRET.read(credentials):
-        facts["warning"] = (
-            f"no clientSecret (--param clientSecret or {CLIENT_SECRET.env}): deliveries are "
-            "not signature-checked (only de-duplicated)"
-        )
     chosen = _shop_settings(credentials)
     if not chosen:
         facts["subscriptions"] = (
