@@ -227,8 +227,9 @@ class Transport:
         """Send a request, retrying as the policy allows; an answer below 400, or an error.
 
         ``content`` sends bytes already encoded (JSON kept exactly as received) instead of
-        ``json``; give the ``Content-Type`` in ``headers``. ``repeatable`` marks a POST that is safe to send again after a lost answer (it creates
-        nothing), so it is retried as an idempotent method is.
+        ``json``; give the ``Content-Type`` in ``headers``. ``repeatable`` marks a POST that is safe
+        to send again after a lost answer (it creates nothing), so it is retried as an
+        idempotent method is.
 
         :raises PlatformError: a subclass by status; :class:`Unavailable` with ``status`` 0
             when no answer came.

@@ -36,6 +36,7 @@ class Transactional(Protocol):
         """A write transaction, committed when the block ends and rolled back on error."""
         ...
 
+
 MAX_GROUP = 2000
 """Writes per transaction at most: bounds how long one commit holds the store's lock."""
 
