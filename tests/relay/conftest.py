@@ -69,3 +69,38 @@ def sqlite_config(tmp_path: Path, orders: tuple[str, str, str, Path]) -> tuple[P
     """A relay config on SQLite: (path, store URL)."""
     store = f"sqlite:{tmp_path / 'relay.db'}"
     return write_config(tmp_path / "relay.toml", state=orders[3], store=store), store
+
+
+class Edge:
+    """The relay replicas of one test and what they front."""
+
+    def __init__(
+        self,
+        kind: str,
+        replicas: list[RelayProcess],
+        adobe: Adobe,
+        dataset: str,
+        flow_id: str,
+        inlet_id: str,
+    ) -> None:
+        self.kind, self.replicas, self.adobe = kind, replicas, adobe
+        self.dataset, self.flow_id, self.inlet_id = dataset, flow_id, inlet_id
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def edge(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    adobe: Adobe,
+    orders: tuple[str, str, str, Path],
+    relays: Callable[..., RelayProcess],
+) -> Edge:
+    """One relay on SQLite, or two replicas sharing a PostgreSQL database."""
+    dataset, flow_id, inlet_id, state = orders
+    if request.param == "sqlite":
+        store, count = f"sqlite:{tmp_path / 'relay.db'}", 1
+    else:
+        store, count = request.getfixturevalue("postgres").database(), 2
+    config = write_config(tmp_path / "relay.toml", state=state, store=store)
+    replicas = [relays(config, store, adobe.url) for _ in range(count)]
+    return Edge(request.param, replicas, adobe, dataset, flow_id, inlet_id)

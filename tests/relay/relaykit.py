@@ -71,6 +71,7 @@ class Faults:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.rate = 0.0
+        self.poison = True
         self.injected = 0
         self.refused = 0
         self._random = random.Random(17)
@@ -91,7 +92,7 @@ class Faults:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if b'"poison":true' in body.replace(b" ", b""):
+        if self.poison and b'"poison":true' in body.replace(b" ", b""):
             self.refused += 1
             await _answer(send, 400, {"title": "Bad Request", "detail": "poisoned message"})
             return
@@ -132,8 +133,10 @@ class Adobe:
 
     def up(self) -> None:
         self.app = create_app(PlatformConfig(data_dir=self.data), registry=self.registry)
+        poison = self.faults.poison if self.faults is not None else True
         self.faults = Faults(self.app)
         self.faults.rate = self.rate
+        self.faults.poison = poison
         self._stack = ExitStack()
         self._stack.enter_context(background(self.faults, port=self.port))
 
@@ -312,16 +315,18 @@ class Sender:
         self.acked: set[int] = set()
         self.failures = 0
         self._lock = threading.Lock()
+        # One pool: a client per request would spend more time building TLS contexts than
+        # sending.
+        self.http = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=threads * 2))
 
     def deliver(self, n: int, attempt: int = 0, relay: RelayProcess | None = None) -> bool:
         target = relay or self.relays[(n + attempt) % len(self.relays)]
         body = order(n)
         try:
-            answer = httpx.post(
+            answer = self.http.post(
                 f"{target.url}/collection/{self.inlet_id}",
                 content=body,
                 headers=shopify_headers(body, f"wh-{n}"),
-                timeout=10,
             )
         except httpx.TransportError:
             answer = None

@@ -213,7 +213,7 @@ def replay(
         if listing:
             letters = outbox.dead_letters(flow_id, limit=1000)
             table(
-                [(d.seq, d.flow_id, d.status, d.answer[:80]) for d in letters],
+                [(d.seq, d.flow_id, d.status, d.answer[:120]) for d in letters],
                 ["seq", "flow", "status", "answer"],
             )
             return

@@ -17,6 +17,7 @@ through the core's :class:`~sourceflow.client.inlet.InletSender` (the core's ret
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -271,7 +272,10 @@ def _judge(flow_id: str, pending: Sequence[Pending], receipt: BatchReceipt) -> S
 
 
 def _answer(exc: PlatformError) -> str:
-    return redact.scrub(str(exc))[:4000]
+    # Adobe's own body says what is wrong with the message; the message names the request.
+    body = exc.body if exc.body not in (None, "", {}) else str(exc)
+    text = body if isinstance(body, str) else json.dumps(body, default=str)
+    return redact.scrub(text)[:4000]
 
 
 def _describe(exc: BaseException) -> str:
