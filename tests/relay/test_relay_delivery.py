@@ -52,7 +52,9 @@ def duplicates(ids: list[int]) -> dict[int, int]:
     return {n: c for n, c in collections.Counter(ids).items() if c > 1}
 
 
-def test_a_signed_delivery_becomes_one_row_and_forged_ones_none(edge: Edge) -> None:
+def test_signed_deliveries_become_one_row_each_forged_ones_none_refused_ones_dead_letters(
+    edge: Edge,
+) -> None:
     relay = edge.replicas[-1]
     single = f"{relay.url}/collection/{edge.inlet_id}"
     batch = f"{relay.url}/collection/batch/{edge.inlet_id}"
@@ -102,9 +104,7 @@ def test_a_signed_delivery_becomes_one_row_and_forged_ones_none(edge: Edge) -> N
         assert SECRET not in log
         assert '"event": "relay started"' in log
 
-
-def test_a_message_adobe_refuses_is_dead_lettered_and_can_be_replayed(edge: Edge) -> None:
-    relay = edge.replicas[0]
+    # A message Adobe refuses for good is dead-lettered with its answer, the rest go on.
     bodies = [order(10), order(11, poison=True), order(12)]
     for i, body in enumerate(bodies):
         answer = httpx.post(
@@ -113,9 +113,9 @@ def test_a_message_adobe_refuses_is_dead_lettered_and_can_be_replayed(edge: Edge
             headers=shopify_headers(body, f"wh-p{i}"),
         )
         assert answer.status_code == 200, answer.text
-    assert sorted(settle(edge, 2)) == [10, 12]
+    assert sorted(settle(edge, 5)) == [1, 3, 4, 10, 12]
     status = until(lambda: (s := relay.status())["deadLetters"] == 1 and s, what="a dead letter")
-    assert (status["forwarded"], status["refused"]) == (2, 1)
+    assert (status["forwarded"], status["refused"]) == (5, 1)
     listed = relay.cli("replay", "--list")
     assert "poisoned message" in listed.stdout, listed.stdout + listed.stderr
     assert edge.adobe.faults is not None
@@ -123,12 +123,12 @@ def test_a_message_adobe_refuses_is_dead_lettered_and_can_be_replayed(edge: Edge
     replayed = relay.cli("replay", "--all")
     assert replayed.returncode == 0, replayed.stderr
     assert "1 dead letter(s)" in replayed.stdout
-    assert sorted(settle(edge, 3)) == [10, 11, 12]
+    assert sorted(settle(edge, 6)) == [1, 3, 4, 10, 11, 12]
     assert relay.status()["deadLetters"] == 0
 
 
 def test_kill_9_of_a_relay_loses_no_acknowledged_delivery(edge: Edge) -> None:
-    total = 600
+    total = 400
     victim = edge.replicas[0]
     sender = Sender(edge.inlet_id, edge.replicas)
     load = threading.Thread(target=sender.run, args=(range(total),))
@@ -145,7 +145,9 @@ def test_kill_9_of_a_relay_loses_no_acknowledged_delivery(edge: Edge) -> None:
     assert acked_before <= set(ids)
     # Adobe's inlet removes no duplicates: a batch Adobe accepted just before the kill, whose
     # deletion was not yet committed, is sent again. At most one batch per kill.
-    assert sum(c - 1 for c in duplicates(ids).values()) <= 200
+    extra = sum(c - 1 for c in duplicates(ids).values())
+    print(f"{edge.kind}: {total} acknowledged, 0 lost, {extra} sent twice after the kill")
+    assert extra <= 200
 
 
 @pytest.mark.parametrize(
@@ -167,7 +169,7 @@ def test_adobe_down_for_a_while_loses_nothing(edge: Edge, outage: float) -> None
 
 def test_injected_503_and_429_lose_nothing_and_redeliveries_make_no_duplicate(edge: Edge) -> None:
     edge.adobe.set_fault_rate(0.2)
-    total = 300
+    total = 200
     # Every delivery twice, to each replica in turn (Shopify retries one it saw no answer to).
     first, second = Sender(edge.inlet_id, edge.replicas), Sender(edge.inlet_id, edge.replicas[::-1])
     runs = [threading.Thread(target=s.run, args=(range(total),)) for s in (first, second)]
