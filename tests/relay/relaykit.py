@@ -194,17 +194,22 @@ def write_config(
     state: Path,
     store: str,
     connection: str = "orders",
-    extra: str = "",
+    **relay: Any,
 ) -> Path:
-    """A relay config fronting ``connection`` (from connect's state) as a Shopify flow."""
+    """A relay config fronting ``connection`` (from connect's state) as a Shopify flow; the
+    store URL travels in the environment (``store_env``), as one with a password would."""
+    settings: dict[str, Any] = {
+        "store_env": "RELAY_TEST_STORE",
+        "state": str(state),
+        "retry_cap_seconds": 1.0,
+        "poll_seconds": 0.1,
+        "batch_max_messages": 200,
+        **relay,
+    }
+    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items())
     path.write_text(
         f"""[relay]
-store_env = "RELAY_TEST_STORE"
-state = "{state}"
-retry_cap_seconds = 1.0
-poll_seconds = 0.1
-batch_max_messages = 200
-{extra}
+{lines}
 
 [[flows]]
 connection = "{connection}"
