@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import shutil
 import socket
 import sqlite3
@@ -39,6 +38,8 @@ T = TypeVar("T")
 
 SECRET = "shpss_relay_test_secret_0123456789"
 SHOP = "acme.myshopify.com"
+BATCH = 20
+"""Messages per forwarded batch in the tests: small, so that a run makes many requests."""
 PG_BIN = Path(os.environ.get("SOURCEFLOW_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
@@ -64,25 +65,27 @@ def until(check: Callable[[], T], timeout: float = 30, what: str = "condition") 
 
 class Faults:
     """ASGI middleware in front of the local platform's inlet, doing what Adobe's inlet does
-    under load: answer a share of requests 503 or 429 before anything is processed. It also
-    refuses, with a 400 for the whole batch, any batch carrying ``"poison": true`` (Adobe's
-    answer to a message it will never take)."""
+    under load: answer a share (``rate``) of requests 503 or 429, in turn, before anything is
+    processed. The share is exact (every fifth request at 20%), so a run of n requests meets
+    n/5 of them whatever its timing. It also refuses, with a 400 for the whole batch, any batch
+    carrying ``"poison": true`` (Adobe's answer to a message it will never take)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.rate = 0.0
         self.poison = True
+        self.requests = 0
         self.injected = 0
         self.refused = 0
-        self._random = random.Random(17)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/collection"):
             await self.app(scope, receive, send)
             return
-        if self.rate and self._random.random() < self.rate:
+        self.requests += 1
+        if int(self.requests * self.rate) > int((self.requests - 1) * self.rate):
             self.injected += 1
-            status = self._random.choice([503, 429])
+            status = (503, 429)[self.injected % 2]
             await _answer(send, status, {"title": "injected", "status": status})
             return
         chunks = []
@@ -203,7 +206,7 @@ def write_config(
         "state": str(state),
         "retry_cap_seconds": 1.0,
         "poll_seconds": 0.1,
-        "batch_max_messages": 200,
+        "batch_max_messages": BATCH,
         **relay,
     }
     lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items())

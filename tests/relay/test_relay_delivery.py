@@ -16,6 +16,7 @@ import httpx
 import pytest
 from conftest import Edge
 from relaykit import (
+    BATCH,
     SECRET,
     Sender,
     order,
@@ -125,6 +126,9 @@ def test_signed_deliveries_become_one_row_each_forged_ones_none_refused_ones_dea
     assert "1 dead letter(s)" in replayed.stdout
     assert sorted(settle(edge, 6)) == [1, 3, 4, 10, 11, 12]
     assert relay.status()["deadLetters"] == 0
+    # SIGTERM: a graceful stop, logged.
+    assert relay.stop() == 0
+    assert '"event": "relay stopped"' in relay.log.read_text()
 
 
 def test_kill_9_of_a_relay_loses_no_acknowledged_delivery(edge: Edge) -> None:
@@ -147,7 +151,7 @@ def test_kill_9_of_a_relay_loses_no_acknowledged_delivery(edge: Edge) -> None:
     # deletion was not yet committed, is sent again. At most one batch per kill.
     extra = sum(c - 1 for c in duplicates(ids).values())
     print(f"{edge.kind}: {total} acknowledged, 0 lost, {extra} sent twice after the kill")
-    assert extra <= 200
+    assert extra <= BATCH
 
 
 @pytest.mark.parametrize(
@@ -178,6 +182,9 @@ def test_injected_503_and_429_lose_nothing_and_redeliveries_make_no_duplicate(ed
     for run in runs:
         run.join(120)
     ids = settle(edge, total)
-    assert edge.adobe.faults is not None and edge.adobe.faults.injected > 10
+    faults = edge.adobe.faults
+    assert faults is not None
+    assert faults.injected >= 2
+    assert faults.injected == int(faults.requests * 0.2)
     assert sorted(ids) == list(range(total))
     assert edge.replicas[0].status()["forwarded"] == total

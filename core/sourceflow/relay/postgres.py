@@ -15,11 +15,12 @@ Requires the ``relay-postgres`` extra (psycopg 3).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from sourceflow.errors import ConfigError
+from sourceflow.platform.ingress import Admitted, InletInfo
 from sourceflow.relay.outbox import DB, Outbox, Send, take
 
 SCHEMA = (
@@ -57,6 +58,26 @@ SCHEMA = (
         refused BIGINT NOT NULL DEFAULT 0
     )""",
 )
+
+# Claim the delivery id; when this statement inserted it, store the message too and answer its
+# receipt; when it was there already (another request, another replica), answer that one's.
+# A concurrent insert of the same id makes ON CONFLICT wait for the other transaction; its row
+# is then newer than this statement's snapshot, so the caller reads it in a statement of its own.
+_ADMIT = """
+WITH claimed AS (
+    INSERT INTO relay_deliveries (flow_id, delivery_id, xaction_id, received_ms)
+    VALUES (%(flow)s, %(delivery)s, %(xaction)s, %(received)s)
+    ON CONFLICT DO NOTHING
+    RETURNING xaction_id, received_ms
+), stored AS (
+    INSERT INTO relay_outbox (flow_id, inlet_id, xaction_id, received_ms, body)
+    SELECT %(flow)s, %(inlet)s, xaction_id, received_ms, %(body)s FROM claimed
+)
+SELECT xaction_id, received_ms FROM claimed
+UNION ALL
+SELECT xaction_id, received_ms FROM relay_deliveries
+WHERE flow_id = %(flow)s AND delivery_id = %(delivery)s AND NOT EXISTS (SELECT 1 FROM claimed)
+"""
 
 # Replicas starting together would race on CREATE TABLE IF NOT EXISTS (it is not atomic in
 # PostgreSQL); this lock makes them take turns.
@@ -110,6 +131,46 @@ class PostgresOutbox(Outbox):
             db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             for statement in self.schema:
                 db.execute(statement)
+
+    def store(
+        self, db: DB, inlet: InletInfo, received_ms: int, messages: Sequence[Admitted]
+    ) -> list[tuple[str, int]]:
+        """As :meth:`Outbox.store`, with one round trip per message: the window's insert and
+        the outbox's are one statement, the second fed by what the first inserted."""
+        receipts: list[tuple[str, int]] = []
+        plain: list[tuple[str, str, str, int, bytes]] = []
+        for m in messages:
+            if m.delivery_id is None:
+                plain.append((m.flow_id, inlet.inlet_id, m.xaction_id, received_ms, m.body))
+                receipts.append((m.xaction_id, received_ms))
+                continue
+            found: Any = db.execute(
+                _ADMIT,
+                {
+                    "flow": m.flow_id,
+                    "delivery": m.delivery_id,
+                    "xaction": m.xaction_id,
+                    "received": received_ms,
+                    "inlet": inlet.inlet_id,
+                    "body": m.body,
+                },
+            ).fetchone()
+            if found is None:
+                # The id was inserted by a transaction that committed while this statement
+                # waited on it, after the statement's snapshot: a new statement sees it.
+                found = db.execute(
+                    "SELECT xaction_id, received_ms FROM relay_deliveries "
+                    "WHERE flow_id = %s AND delivery_id = %s",
+                    (m.flow_id, m.delivery_id),
+                ).fetchone()
+            receipts.append((str(found[0]), int(found[1])))
+        if plain:
+            db.cursor().executemany(
+                "INSERT INTO relay_outbox (flow_id, inlet_id, xaction_id, received_ms, body) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                plain,
+            )
+        return receipts
 
     def forward_once(
         self, send: Send, flows: Collection[str], max_messages: int, max_bytes: int
