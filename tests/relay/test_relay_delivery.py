@@ -126,8 +126,9 @@ def test_signed_deliveries_become_one_row_each_forged_ones_none_refused_ones_dea
     assert "1 dead letter(s)" in replayed.stdout
     assert sorted(settle(edge, 6)) == [1, 3, 4, 10, 11, 12]
     assert relay.status()["deadLetters"] == 0
-    # SIGTERM: a graceful stop, logged.
-    assert relay.stop() == 0
+    # SIGTERM: a graceful stop, logged (uvicorn re-raises the signal once it has shut down,
+    # so the exit status is the signal's).
+    assert relay.stop() in (0, -15)
     assert '"event": "relay stopped"' in relay.log.read_text()
 
 
