@@ -125,6 +125,10 @@ class Outbox:
         error."""
         raise NotImplementedError
 
+    def begin_read(self, db: DB) -> AbstractContextManager[DB]:
+        """A transaction that only reads (the write transaction unless a store does better)."""
+        return self.begin(db)
+
     def sql(self, text: str) -> str:
         """``text`` (written with ``?`` placeholders) in this driver's parameter style."""
         return text
@@ -185,7 +189,7 @@ class Outbox:
         with self._read_lock:
             db = self.conn("reader")
             try:
-                with self.begin(db):
+                with self.begin_read(db):
                     return work(db)
             except Exception as exc:
                 if self.is_disconnect(exc):

@@ -85,6 +85,16 @@ class SqliteOutbox(Outbox):
             raise
         db.execute("COMMIT")
 
+    @contextmanager
+    def begin_read(self, db: DB) -> Iterator[DB]:
+        """A deferred transaction: a consistent snapshot, without the write lock (status and
+        health checks never make a delivery wait)."""
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")
+
     def forward_once(
         self, send: Send, flows: Collection[str], max_messages: int, max_bytes: int
     ) -> int:
