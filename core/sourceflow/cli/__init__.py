@@ -15,6 +15,7 @@ import click
 COMMANDS = {
     "plugins": "sourceflow.cli.plugins_cmd:plugins",
     "platform": "sourceflow.cli.platform_cmd:platform",
+    "relay": "sourceflow.cli.relay_cmd:relay",
     "connect": "sourceflow.cli.connect_cmd:connect",
     "teardown": "sourceflow.cli.connect_cmd:teardown",
     "connections": "sourceflow.cli.connect_cmd:connections",

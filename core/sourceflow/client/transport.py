@@ -222,11 +222,14 @@ class Transport:
         form: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         repeatable: bool = False,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send a request, retrying as the policy allows; an answer below 400, or an error.
 
-        ``repeatable`` marks a POST that is safe to send again after a lost answer (it creates
-        nothing), so it is retried as an idempotent method is.
+        ``content`` sends bytes already encoded (JSON kept exactly as received) instead of
+        ``json``; give the ``Content-Type`` in ``headers``. ``repeatable`` marks a POST that is safe
+        to send again after a lost answer (it creates nothing), so it is retried as an
+        idempotent method is.
 
         :raises PlatformError: a subclass by status; :class:`Unavailable` with ``status`` 0
             when no answer came.
@@ -238,7 +241,7 @@ class Transport:
             last: dict[str, Any] = {}
             try:
                 response = self._with_retries(
-                    method, url, params, json, form, headers, last, repeatable
+                    method, url, params, json, form, headers, last, repeatable, content
                 )
             except httpx.TransportError as exc:
                 raise error_from_transport(
@@ -281,6 +284,7 @@ class Transport:
         headers: Mapping[str, str] | None,
         last: dict[str, Any],
         repeatable: bool = False,
+        content: bytes | None = None,
     ) -> httpx.Response:
         def attempt() -> httpx.Response:
             request_id = str(uuid.uuid4())
@@ -296,6 +300,7 @@ class Transport:
                 params=httpx.QueryParams(list(params)) if params else None,
                 json=json,
                 data=form,
+                content=content,
                 headers=sent,
             )
 

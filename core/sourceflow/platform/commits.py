@@ -6,6 +6,9 @@ would cap the inlet at the disk's commit rate. A request hands its write to
 arrived while the previous commit was on the disk, then answers each request. Nothing is
 acknowledged before its own commit, so durability is unchanged: only the ``fsync`` is shared.
 
+The store is anything with a ``transaction()`` context manager: the platform's SQLite file,
+and the relay's SQLite or PostgreSQL outbox (:mod:`sourceflow.relay.stores`).
+
 A write that fails (an integrity error, say) must not sink the others: when a group's
 transaction fails, each of its writes is retried in a transaction of its own, and only the
 failing ones get the error.
@@ -15,16 +18,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
 
 from sourceflow.log import get_logger
-from sourceflow.platform.store import Store
 
 T = TypeVar("T")
-Write = Callable[[sqlite3.Connection], Any]
+Write = Callable[[Any], Any]
+
+
+class Transactional(Protocol):
+    """A store whose writes run in transactions (the connection type is the store's)."""
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A write transaction, committed when the block ends and rolled back on error."""
+        ...
+
 
 MAX_GROUP = 2000
 """Writes per transaction at most: bounds how long one commit holds the store's lock."""
@@ -49,7 +60,7 @@ class GroupCommit:
         at least one write: the ingest worker's wake-up.
     """
 
-    def __init__(self, store: Store, on_commit: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, store: Transactional, on_commit: Callable[[], None] = lambda: None) -> None:
         self.store = store
         self.on_commit = on_commit
         self._queue: list[_Pending] = []
@@ -81,7 +92,7 @@ class GroupCommit:
         if thread is not None:
             thread.join(timeout)
 
-    async def write(self, write: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, write: Callable[[Any], T]) -> T:
         """Run ``write(db)`` inside a transaction shared with other writes; its result once
         that transaction is committed (its exception, if it raised)."""
         loop = asyncio.get_running_loop()

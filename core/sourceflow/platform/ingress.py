@@ -21,7 +21,9 @@ from here, in this order. Only the framing (one message, a batch) differs per ro
    requests) before it is acknowledged.
 
 Steps 6 and 7 happen in the sink's one transaction (:class:`Sink`); the local platform's sink
-is its ``messages`` table, which the ingest worker maps into datasets.
+is its ``messages`` table, which the ingest worker maps into datasets, and the relay's is its
+outbox (:mod:`sourceflow.relay`). Both serve the two framings of :class:`Collection`, Adobe's
+``POST /collection/{inletId}`` and ``POST /collection/batch/{inletId}``.
 """
 
 from __future__ import annotations
@@ -30,19 +32,22 @@ import itertools
 import secrets
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio.to_thread
 from attrs import frozen
+from starlette.responses import Response
+from starlette.routing import Route
 
-from sourceflow import redact
+from sourceflow import redact, wire
 from sourceflow.hooktypes import Delivery, Source, Verdict
 from sourceflow.log import get_logger
-from sourceflow.platform import problems
-from sourceflow.platform.problems import problem
+from sourceflow.model import BatchItemResult, BatchReceipt, Receipt
+from sourceflow.platform import jsonbytes, problems
+from sourceflow.platform.problems import Refused, problem
 from sourceflow.platform.store import Scope
-from sourceflow.platform.web import Call
+from sourceflow.platform.web import Call, answer, parse_json, route
 
 if TYPE_CHECKING:
     from sourceflow.platform.core import Platform
@@ -261,6 +266,138 @@ class Ingress:
         if not messages:
             return []
         return await self.sink.write(inlet, received_ms, messages)
+
+
+class Collection:
+    """The two framings of the pipeline, Adobe's inlet routes: ``/collection/{inletId}`` (one
+    message) and ``/collection/batch/{inletId}`` (many). The local platform's inlet and the
+    relay serve them over their own :class:`Ingress`.
+
+    :param ingress: gives the pipeline (called per request, so that it may be built lazily).
+    :param limit: the body limit of either route, in bytes (Adobe's: 1 MB).
+    """
+
+    def __init__(self, ingress: Callable[[], Ingress], limit: int) -> None:
+        self.ingress = ingress
+        self.limit = limit
+
+    def routes(self) -> list[Route]:
+        """``/collection/batch/{inletId}`` and ``/collection/{inletId}``."""
+        return [
+            route(
+                "/collection/batch/{inlet_id}",
+                self.collect_batch,
+                ["POST"],
+                guard=None,
+                service=SERVICE,
+                limit=self.limit,
+            ),
+            route(
+                "/collection/{inlet_id}",
+                self.collect,
+                ["POST"],
+                guard=None,
+                service=SERVICE,
+                limit=self.limit,
+            ),
+        ]
+
+    async def collect(self, call: Call) -> Response:
+        """One message: 200 ``{inletId, xactionId, receivedTimeMs}`` once it is committed."""
+        ingress = self.ingress()
+        inlet = await ingress.inlet(call)
+        message = parse_json(call.body, service=SERVICE, what="the message")
+        if not isinstance(message, dict):
+            raise problem(
+                400, f"a message must be a JSON object (got {_kind(message)})", service=SERVICE
+            )
+        flow_id = ingress.flow(inlet, ingress.requested_flow(call), message)
+        delivery_id = ingress.verify(inlet, flow_id, call)
+        received = now_ms()
+        admitted = Admitted(
+            xaction_id=xaction_id(received),
+            flow_id=flow_id,
+            body=call.body,
+            delivery_id=delivery_id,
+        )
+        [(xaction, when)] = await ingress.write(inlet, received, [admitted])
+        receipt = Receipt(inlet_id=inlet.inlet_id, xaction_id=xaction, received_time_ms=when)
+        return answer(wire.to_json(receipt))
+
+    async def collect_batch(self, call: Call) -> Response:
+        """``{"messages": [...]}``: 207 with one result per message, in order.
+
+        Each member is checked against the flow it lands in: the batch (one signed body) is
+        verified once per flow its members land in, and refused whole when any of those
+        refuses it. A batch's delivery id names each member by its position, so a redelivered
+        batch is stored once. Every good member is committed in one transaction before the
+        answer.
+        """
+        ingress = self.ingress()
+        inlet = await ingress.inlet(call)
+        batch = parse_json(call.body, service=SERVICE, what="the batch")
+        messages = batch.get("messages") if isinstance(batch, dict) else None
+        if not isinstance(messages, list):
+            raise problem(
+                400, 'the batch must be a JSON object {"messages": [...]}', service=SERVICE
+            )
+        requested = ingress.requested_flow(call)
+        if requested:  # a header names the flow of every member: a wrong one fails them all
+            ingress.flow(inlet, requested, {})
+        results: list[BatchItemResult | None] = []
+        landing: list[tuple[int, str, dict[str, Any]]] = []
+        for i, message in enumerate(messages):
+            if not isinstance(message, dict):
+                results.append(_item_error(i, f"must be a JSON object (got {_kind(message)})"))
+                continue
+            try:
+                flow_id = ingress.flow(inlet, requested, message)
+            except Refused as refused:
+                results.append(_item_error(i, _detail(refused)))
+                continue
+            landing.append((i, flow_id, message))
+            results.append(None)
+        delivery_ids = {flow: ingress.verify(inlet, flow, call) for _, flow, _ in landing}
+        received = now_ms()
+        batch_id = xaction_id(received)
+        admitted = [
+            Admitted(
+                xaction_id=f"{batch_id}:{i}",
+                flow_id=flow_id,
+                body=jsonbytes.dumps(message),
+                delivery_id=_member_id(delivery_ids[flow_id], i),
+            )
+            for i, flow_id, message in landing
+        ]
+        receipts = await ingress.write(inlet, received, admitted)
+        for (i, _, _), (xaction, _) in zip(landing, receipts, strict=True):
+            results[i] = BatchItemResult(xaction_id=xaction)
+        receipt = BatchReceipt(
+            inlet_id=inlet.inlet_id,
+            batch_id=batch_id,
+            received_time_ms=received,
+            responses=[r for r in results if r is not None],
+        )
+        return answer(wire.to_json(receipt), 207)
+
+
+def _member_id(delivery_id: str | None, index: int) -> str | None:
+    return None if delivery_id is None else f"{delivery_id}#{index}"
+
+
+def _item_error(index: int, detail: str) -> BatchItemResult:
+    return BatchItemResult(status_code=400, message=f"messages[{index}]: {detail}")
+
+
+def _kind(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "true or false", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def _detail(refused: Refused) -> str:
+    body = refused.body
+    return str(body.get("detail")) if isinstance(body, dict) else str(body)
 
 
 def now_ms() -> int:
