@@ -91,6 +91,13 @@ CREATE TABLE IF NOT EXISTS failures (
     body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS failures_flow ON failures (flow_id, seq);
+-- A failure mapped again into a row (sourceflow.platform.replay): marked in the transaction
+-- that writes its row, so a record lands at most once however often it is replayed.
+CREATE TABLE IF NOT EXISTS replayed (
+    failure_seq INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    replayed_ms INTEGER NOT NULL
+);
 -- Runs of scheduled flows (sourceflow.platform.runs): the document is Adobe's run JSON.
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
