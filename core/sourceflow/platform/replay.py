@@ -112,6 +112,7 @@ class Replayed:
     landed: tuple[str, ...]
     failed_again: int
     remaining: int
+    last_failure: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The API's answer."""
@@ -120,6 +121,7 @@ class Replayed:
             "replayed": len(self.landed),
             "failed": self.failed_again,
             "remaining": self.remaining,
+            "lastFailureId": self.last_failure,
             "xactionIds": list(self.landed),
         }
 
@@ -212,4 +214,4 @@ def replay(
         (flow["id"], last),
     )
     run_id = doc["id"] if landed or failed_again else None
-    return Replayed(run_id, tuple(landed), failed_again, int(left["n"]) if left else 0)
+    return Replayed(run_id, tuple(landed), failed_again, int(left["n"]) if left else 0, last)
