@@ -29,7 +29,7 @@ from sourceflow.platform.query import whole
 if TYPE_CHECKING:
     from sourceflow.platform.console import Console
 
-RULE_FIELDS = ("sourceType", "source", "destination")
+RULE_FIELDS = ("sourceType", "sourceAttribute", "destinationXdmPath")
 SCAN_LIMIT = 20_000
 """Rows a filtered dataset view reads at most."""
 ROW_PAGE = 1000
@@ -244,7 +244,7 @@ class Pages:
                 if f"{key}-{i}" in form:
                     rule[key] = form[f"{key}-{i}"].strip()
             rules.append(rule)
-        if form.get("destination-new", "").strip():
+        if form.get("destinationXdmPath-new", "").strip():
             rules.append({key: form.get(f"{key}-new", "").strip() for key in RULE_FIELDS})
         body = {"outputSchema": current.get("outputSchema"), "mappings": rules}
         if current.get("name"):
