@@ -21,11 +21,11 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "platform"))
-from platform_testkit import Builder  # noqa: E402
+from platform_testkit import Builder
 
-from sourceflow.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET  # noqa: E402
-from sourceflow.platform.app import PlatformConfig, create_app  # noqa: E402
-from sourceflow.platform.server import background  # noqa: E402
+from sourceflow.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET
+from sourceflow.platform.app import PlatformConfig, create_app
+from sourceflow.platform.server import background
 
 CHROMIUM = os.environ.get("SOURCEFLOW_CHROMIUM", "/usr/bin/chromium")
 ARGS = [

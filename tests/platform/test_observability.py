@@ -149,9 +149,12 @@ def test_the_console_wants_a_token_or_a_login(guarded, client_for):
         action = f"/console/flows/{ids['flow']}/replay"
         assert browser.post(action).status_code == 403
         assert browser.post(action, data={"csrf": "0" * 40}).status_code == 403
-        assert browser.post(
-            action, data={"csrf": csrf}, headers={"Origin": "https://evil.example"}
-        ).status_code == 403
+        assert (
+            browser.post(
+                action, data={"csrf": csrf}, headers={"Origin": "https://evil.example"}
+            ).status_code
+            == 403
+        )
         done = browser.post(action, data={"csrf": csrf})
         assert done.status_code == 303 and "replayed" in done.headers["location"]
 

@@ -36,9 +36,7 @@ def platform() -> None:
     "this listens on (behind a proxy).",
 )
 @click.pass_context
-def serve(
-    ctx: click.Context, host: str, port: int, data_dir: Path, inlet_url: str | None
-) -> None:
+def serve(ctx: click.Context, host: str, port: int, data_dir: Path, inlet_url: str | None) -> None:
     """Serve the Flow Service, Data Prep, Catalog, IMS token and inlet routes, the web
     console (/console) and Prometheus metrics (/metrics).
 

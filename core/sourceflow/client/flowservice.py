@@ -164,7 +164,7 @@ class FlowServiceClient:
         total: JSON = {"replayed": 0, "failed": 0, "runIds": [], "xactionIds": []}
         after = 0
         while True:
-            response = self._platform.request("POST", url, params={"after": after})
+            response = self._platform.request("POST", url, params=[("after", str(after))])
             done = parse_body(response)
             total["replayed"] += done["replayed"]
             total["failed"] += done["failed"]

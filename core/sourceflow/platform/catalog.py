@@ -115,4 +115,3 @@ class Catalog:
         # Failures a replay landed are rows now, no longer failures (sourceflow.platform.replay).
         items = replay.failures(self.p.store, flow["id"], limit=limit, start=start)
         return answer({"items": items})
-

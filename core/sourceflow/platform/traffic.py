@@ -60,10 +60,9 @@ def received_per_step(
     before: int | None = None
     while True:
         rows = store.rows(
-            "SELECT seq, flow_id, received_ms FROM messages "
-            + ("WHERE seq < ? " if before is not None else "")
-            + "ORDER BY seq DESC LIMIT ?",
-            ((before, SCAN) if before is not None else (SCAN,)),
+            "SELECT seq, flow_id, received_ms FROM messages WHERE seq < ? "
+            "ORDER BY seq DESC LIMIT ?",
+            (before if before is not None else 1 << 62, SCAN),
         )
         for row in rows:
             at = row["received_ms"]
@@ -75,9 +74,7 @@ def received_per_step(
         before = rows[-1]["seq"]
 
 
-def recent_messages(
-    platform: Platform, flow_id: str, *, limit: int
-) -> list[dict[str, Any]]:
+def recent_messages(platform: Platform, flow_id: str, *, limit: int) -> list[dict[str, Any]]:
     """A flow's newest messages with what became of each (see the module's docstring)."""
     store = platform.store
     found = store.rows(
@@ -262,4 +259,3 @@ class Traffic:
         counts = received_per_step(self.p.store, flows, seconds=seconds, step=step, now_ms=now)
         start = now - len(counts) * step * 1000
         return answer({"step": step, "startTimeMs": start, "endTimeMs": now, "counts": counts})
-

@@ -41,9 +41,7 @@ def _back(path: str, note: str) -> RedirectResponse:
 
 def _mapping_index(flow: dict[str, Any]) -> int | None:
     for i, t in enumerate(flow.get("transformations") or []):
-        if str(t.get("name", "")).lower() == "mapping" and (t.get("params") or {}).get(
-            "mappingId"
-        ):
+        if str(t.get("name", "")).lower() == "mapping" and (t.get("params") or {}).get("mappingId"):
             return i
     return None
 
@@ -105,9 +103,7 @@ class Pages:
             sc = by_id.get((f.get("sourceConnectionIds") or [""])[0])
             source = self._source_of(sc)
             rows.append({"flow": f, "source": source})
-        installed = [
-            {"spec": s, "source": self.c.p.specs.source(s["id"])} for s in specs
-        ]
+        installed = [{"spec": s, "source": self.c.p.specs.source(s["id"])} for s in specs]
         return self.c.render(
             "overview.html",
             request,
@@ -204,9 +200,7 @@ class Pages:
     ) -> Response:
         rule = (failed.get("error") or {}).get("rule")
         rules = (mapping or {}).get("mappings") or []
-        failed_rule = (
-            rules[rule["index"]] if rule and 0 <= rule["index"] < len(rules) else None
-        )
+        failed_rule = rules[rule["index"]] if rule and 0 <= rule["index"] < len(rules) else None
         return self.c.render(
             "failure.html",
             request,
