@@ -281,6 +281,12 @@ class Console:
         """A console endpoint: authenticated, CSRF-checked on POST, calling the API in-process."""
 
         async def endpoint(request: Request) -> Response:
+            try:
+                return await guarded(request)
+            except Refused as refused:  # a form too large: the sender's doing, a 4xx
+                return self.refused(request, refused)
+
+        async def guarded(request: Request) -> Response:
             session, opened = await anyio.to_thread.run_sync(self.authenticate, request)
             if session is None:
                 if bearer(request.headers):
@@ -310,6 +316,12 @@ class Console:
 
         endpoint.__name__ = view.__name__
         return endpoint
+
+    def refused(self, request: Request, refused: Refused) -> Response:
+        """The error page of a request refused before any view ran."""
+        body = refused.body if isinstance(refused.body, dict) else {}
+        error = ApiError(refused.status, str(body.get("detail") or "the request was refused"))
+        return self.render("error.html", request, None, refused.status, error=error)
 
     async def _check_post(self, request: Request, session: Session) -> Response | None:
         origin = request.headers.get("origin")
@@ -344,7 +356,10 @@ class Console:
 
     async def login(self, request: Request) -> Response:
         """Exchange the client's credentials for a token kept in a session cookie."""
-        form = await read_form(request)
+        try:
+            form = await read_form(request)
+        except Refused as refused:
+            return self.refused(request, refused)
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         target = _safe_next(form.get("next"))
         try:
@@ -368,7 +383,10 @@ class Console:
         """Forget the session cookie (the token itself expires on its own)."""
         session, _ = await anyio.to_thread.run_sync(self.authenticate, request)
         if session is not None and session.cookie:
-            refusal = await self._check_post(request, session)
+            try:
+                refusal = await self._check_post(request, session)
+            except Refused as refused:
+                return self.refused(request, refused)
             if refusal is not None:
                 return refusal
         response = RedirectResponse(f"{PREFIX}/login", 303)
