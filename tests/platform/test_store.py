@@ -256,10 +256,17 @@ def test_every_numbered_version_is_migrated(
         for migration in migrations.MIGRATIONS[:version]:
             migration.apply(db)
         db.execute(f"PRAGMA user_version = {version}")
-        db.execute(
-            "INSERT INTO messages (xaction_id, inlet_id, flow_id, received_ms, body, state) "
-            "VALUES ('x1', 'i', 'f', 1, x'7b7d', 'done')"
-        )
+        if version < 4:  # before the ingest mark, each message had a state
+            db.execute(
+                "INSERT INTO messages (xaction_id, inlet_id, flow_id, received_ms, body, state) "
+                "VALUES ('x1', 'i', 'f', 1, x'7b7d', 'done')"
+            )
+        else:
+            db.execute(
+                "INSERT INTO messages (xaction_id, inlet_id, flow_id, received_ms, body) "
+                "VALUES ('x1', 'i', 'f', 1, x'7b7d')"
+            )
+            db.execute("UPDATE ingest_mark SET through_seq = 1")
     store = Store(tmp_path)
     try:
         assert store.schema_was == version

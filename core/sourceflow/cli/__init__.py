@@ -113,9 +113,16 @@ class LazyGroup(click.Group):
     "http://127.0.0.1:8300].",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json"]),
+    default="console",
+    show_default=True,
+    help="How logs are written to stderr: readable lines, or one JSON object a line.",
+)
 @click.version_option(package_name="sourceflow", prog_name="sourceflow")
 @click.pass_context
-def cli(ctx: click.Context, platform_url: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, platform_url: str | None, debug: bool, log_format: str) -> None:
     """Bring sources into Adobe Experience Platform through the Flow Service.
 
     Every command talks to the local Flow Service unless --platform (or
@@ -134,7 +141,7 @@ def cli(ctx: click.Context, platform_url: str | None, debug: bool) -> None:
     ctx.obj["debug"] = debug
     from sourceflow import log
 
-    log.set_defaults(level="DEBUG" if debug else "WARNING")
+    log.set_defaults(level="DEBUG" if debug else "WARNING", json=log_format == "json")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,11 +35,15 @@ def platform() -> None:
     help="Base URL senders reach the inlet at, when it differs from the address "
     "this listens on (behind a proxy).",
 )
-def serve(host: str, port: int, data_dir: Path, inlet_url: str | None) -> None:
-    """Serve the Flow Service, Data Prep, Catalog, IMS token and inlet routes.
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, data_dir: Path, inlet_url: str | None) -> None:
+    """Serve the Flow Service, Data Prep, Catalog, IMS token and inlet routes, the web
+    console (/console) and Prometheus metrics (/metrics).
 
     Uses the dev credentials unless SOURCEFLOW_CLIENT_ID, SOURCEFLOW_CLIENT_SECRET and
     SOURCEFLOW_ORG_ID are set; the CLI uses the same defaults, so nothing needs configuring.
+    With --debug (``sourceflow --debug platform serve``) every request is logged, redacted;
+    ``--log-format json`` writes the log as JSON lines.
     """
     import os
 
@@ -58,6 +62,7 @@ def serve(host: str, port: int, data_dir: Path, inlet_url: str | None) -> None:
             client_secret=secret,
             org_id=org,
             inlet_base_url=inlet_url,
+            access_log=bool(ctx.find_root().obj.get("debug")),
         )
     )
     base = f"http://{host}:{port}"
@@ -73,5 +78,6 @@ def serve(host: str, port: int, data_dir: Path, inlet_url: str | None) -> None:
             f"-d grant_type=client_credentials -d client_id={client_id} "
             f"-d client_secret={secret}"
         )
+    click.echo(f"console                  {base}/console   metrics {base}/metrics")
     click.echo("press Ctrl+C to stop")
     run(app, host=host, port=port)

@@ -100,11 +100,19 @@ def describe_schedule(flow: Any, scheduled: bool) -> str:
     return f"every {s.interval} {unit} from {start}"
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the flows as Adobe's JSON.")
 @click.pass_context
 def flows(ctx: click.Context, as_json: bool) -> None:
-    """List the dataflows on the platform: id, name, source, schedule or inlet."""
+    """List the dataflows on the platform: id, name, source, schedule or inlet.
+
+    \b
+    Also:
+      sourceflow flows failures FLOW   the records that failed, and why
+      sourceflow flows replay FLOW     map them again with the flow's current mapping set
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from sourceflow import plugins, wire
 
     client = common.client(ctx)
@@ -137,3 +145,52 @@ def flows(ctx: click.Context, as_json: bool) -> None:
             )
         )
     common.table(rows, ["FLOW", "NAME", "SOURCE", "SCHEDULE", "INLET"])
+
+
+@flows.command("failures")
+@click.argument("flow_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the failed records as JSON.")
+@click.pass_context
+def failures(ctx: click.Context, flow_id: str, as_json: bool) -> None:
+    """List FLOW_ID's failed records (not replayed yet): the error, the rule that failed and
+    the record (a sourceflow extension of the local platform)."""
+    import json
+
+    found = common.client(ctx).flow_failures(flow_id)
+    if as_json:
+        common.echo_json(found)
+        return
+    rows = []
+    for f in found:
+        error = f.get("error") or {}
+        rule = error.get("rule")
+        rows.append(
+            (
+                f.get("failureId", ""),
+                _when(f.get("receivedTimeMs")),
+                f"#{rule['index']} -> {rule['destination']}" if rule else "",
+                f"{error.get('code')}: {error.get('message')}",
+                json.dumps(f.get("body"), ensure_ascii=False)[:80],
+            )
+        )
+    common.table(rows, ["FAILURE", "RECEIVED (UTC)", "RULE", "ERROR", "RECORD"])
+    click.echo(f"{len(found)} failed record(s)", err=True)
+
+
+@flows.command("replay")
+@click.argument("flow_id")
+@click.option("--json", "as_json", is_flag=True, help="Print what the replay did as JSON.")
+@click.pass_context
+def replay(ctx: click.Context, flow_id: str, as_json: bool) -> None:
+    """Map FLOW_ID's failed records again with its current mapping set: each one that maps
+    lands as a row, once, however often this runs; each replay is a run of the flow."""
+    done = common.client(ctx).replay_failures(flow_id)
+    if as_json:
+        common.echo_json(done)
+        return
+    click.echo(
+        f"{done['replayed']} record(s) landed as rows, {done['failed']} failed again"
+        + (f" (run {done['runId']})" if done.get("runId") else "")
+    )
+    if done["failed"]:
+        click.echo(f"  sourceflow flows failures {flow_id}   shows why", err=True)

@@ -155,6 +155,28 @@ class FlowServiceClient:
         url = f"{self.settings.platform_url}{EXTENSION_PATH}/flows/{_id(flow_id)}/failures"
         return self._extension_items(url)
 
+    def replay_failures(self, flow_id: str) -> JSON:
+        """Map a flow's failed records again with its current mapping set (a sourceflow
+        platform extension: ``POST {platform_url}/sourceflow/flows/{id}/replay``, repeated
+        while failures remain untried). Answers ``{"replayed", "failed", "runIds",
+        "xactionIds"}``: how many landed as rows and how many failed again."""
+        url = f"{self.settings.platform_url}{EXTENSION_PATH}/flows/{_id(flow_id)}/replay"
+        total: JSON = {"replayed": 0, "failed": 0, "runIds": [], "xactionIds": []}
+        after = 0
+        while True:
+            response = self._platform.request("POST", url, params=[("after", str(after))])
+            done = parse_body(response)
+            total["replayed"] += done["replayed"]
+            total["failed"] += done["failed"]
+            total["xactionIds"] += done["xactionIds"]
+            if done["runId"]:
+                total["runIds"].append(done["runId"])
+            if not done["remaining"] or done["lastFailureId"] is None:
+                break
+            after = done["lastFailureId"]
+        total["runId"] = total["runIds"][-1] if total["runIds"] else None
+        return total
+
     def _extension_items(self, url: str) -> list[JSON]:
         pages = offset_pages(self._platform, url, limit=EXTENSION_PAGE, items="items")
         return [item for page in pages for item in page.get("items") or []]

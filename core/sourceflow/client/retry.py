@@ -19,6 +19,7 @@ tries, or before a wait would carry the call past ``total_seconds``.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -94,13 +95,18 @@ class RetryPolicy:
                 return verdict
             return retryable_status(response.status_code, safe)
 
+        def counted(state: tenacity.RetryCallState) -> None:
+            _count(state)
+            if before_sleep is not None:
+                before_sleep(state)
+
         return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts)
             | tenacity.stop_before_delay(self.total_seconds),
             wait=wait,
             retry=tenacity.retry_if_exception(lambda e: retryable_error(e, safe))
             | tenacity.retry_if_result(retry_answer),
-            before_sleep=before_sleep,
+            before_sleep=counted,
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
             sleep=sleep or time.sleep,
         )
@@ -150,3 +156,26 @@ def _response(state: tenacity.RetryCallState) -> httpx.Response | None:
         return None
     result: Any = outcome.result()
     return result if isinstance(result, httpx.Response) else None
+
+
+_retries: dict[str, int] = {}
+_retries_lock = threading.Lock()
+
+
+def _count(state: tenacity.RetryCallState) -> None:
+    response = _response(state)
+    if response is not None:
+        reason = str(response.status_code)
+    else:
+        error = state.outcome.exception() if state.outcome else None
+        reason = type(error).__name__ if error is not None else "unknown"
+    with _retries_lock:
+        _retries[reason] = _retries.get(reason, 0) + 1
+
+
+def retries() -> dict[str, int]:
+    """Retries this process has made so far, by what was retried: a status (``"503"``) or a
+    transport error's class (``"ConnectTimeout"``); the local platform's ``/metrics`` shows
+    them."""
+    with _retries_lock:
+        return dict(_retries)

@@ -682,14 +682,20 @@ class Engine:
 
     # --- deleting -----------------------------------------------------------------------------
 
-    def _delete_chain(self, w: _Walk, step: str) -> None:
-        """Delete what depends on ``step``'s resource, then the resource itself."""
+    def _delete_chain(self, w: _Walk, step: str, *, racing: bool = False) -> None:
+        """Delete what depends on ``step``'s resource, then the resource itself.
+
+        ``racing``: giving up a chain that lost a race, where a resource still in use was
+        built on by another racer, whose own settle deletes it after its dependents.
+        """
         source = w.desired.source
         for dependent in DEPENDENTS.get(step, ()):
-            self._delete_step(w.record, source, dependent)
-        self._delete_step(w.record, source, step)
+            self._delete_step(w.record, source, dependent, racing=racing)
+        self._delete_step(w.record, source, step, racing=racing)
 
-    def _delete_step(self, record: Record, source: Source, step: str) -> bool:
+    def _delete_step(
+        self, record: Record, source: Source, step: str, *, racing: bool = False
+    ) -> bool:
         if step == "endpoint":
             had = "endpoint" in record.ids
             self._remove_endpoint(record, source)
@@ -697,8 +703,13 @@ class Engine:
         id_ = record.ids.get(step)
         if not id_:
             return False
-        with suppress(NotFound):  # already gone counts as deleted
+        try:
             self._collection(step).delete(id_)
+        except NotFound:
+            pass  # already gone counts as deleted
+        except Conflict:
+            if not racing:
+                raise
         del record.ids[step]
         record.applied.pop(step, None)
         self.state.save(record)
@@ -746,7 +757,9 @@ class Engine:
         if not rivals or str(rivals[0].id) == new_id:
             return new_id
         if not isinstance(resources, MappingSets):  # Data Prep has no delete
-            with suppress(NotFound):
+            # In use (Conflict): another racer found ours by name and built on it before we
+            # could delete it; its own settle gives up its chain, ours included, later.
+            with suppress(NotFound, Conflict):
                 resources.delete(new_id)
         return str(rivals[0].id)
 
@@ -765,7 +778,7 @@ class Engine:
                 continue
             rivals = [r for r in self._named(resources, mine.name) if _same_parents(step, r, mine)]
             if rivals and str(rivals[0].id) != ours:
-                self._delete_chain(w, step)
+                self._delete_chain(w, step, racing=True)
                 record.ids[step] = str(rivals[0].id)
                 self.state.save(record)
                 self.progress(step, "reused", f"{rivals[0].id} (an older twin won the race)")

@@ -11,7 +11,8 @@
     app.state.platform.wait_idle(5)   # the ingest worker has caught up
 
 ``app.state.platform`` is the :class:`~sourceflow.platform.core.Platform`: the store, the token
-issuer and the ingest worker, for tests and the CLI.
+issuer and the ingest worker, for tests and the CLI. The app also serves ``/metrics``
+(:mod:`~.metrics`) and the web console at ``/console`` (:mod:`~.console`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from sourceflow import plugins
 from sourceflow.config import IMS_TOKEN_PATH
@@ -33,7 +34,9 @@ from sourceflow.platform.core import Platform, PlatformConfig
 from sourceflow.platform.dataprep import DataPrep
 from sourceflow.platform.flowservice import FlowService
 from sourceflow.platform.inlet import Inlet
+from sourceflow.platform.metrics import Metrics, Observe
 from sourceflow.platform.runs import Runs
+from sourceflow.platform.traffic import Traffic
 from sourceflow.platform.web import Call, RequestIds, answer, http_error, route
 
 __all__ = ["PlatformConfig", "create_app"]
@@ -55,7 +58,11 @@ def create_app(
         """``POST /ims/token/v3``: a bearer token for the configured client."""
         return answer(platform.tokens.issue(call.body, dict(call.query.items())))
 
-    routes: list[Route] = [
+    from sourceflow.platform.console import Console
+
+    metrics = Metrics(platform)
+    console = Console(platform)
+    routes: list[BaseRoute] = [
         # First: Starlette tries routes in order, and the inlet is the hot path.
         *Inlet(platform).routes(),
         route(IMS_TOKEN_PATH, ims_token, ["POST"], guard=None, service="IMS", limit=IMS_BODY_LIMIT),
@@ -63,6 +70,9 @@ def create_app(
         *DataPrep(platform).routes(),
         *Catalog(platform).routes(),
         *Runs(platform).routes(),
+        *Traffic(platform).routes(),
+        Route("/metrics", metrics.endpoint, methods=["GET"]),
+        *console.routes(),
     ]
 
     @asynccontextmanager
@@ -75,9 +85,14 @@ def create_app(
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIds)],
+        middleware=[
+            Middleware(RequestIds),
+            Middleware(Observe, metrics=metrics, access_log=platform.config.access_log),
+        ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
     app.state.platform = platform
+    app.state.metrics = metrics
+    console.attach(app)
     return app

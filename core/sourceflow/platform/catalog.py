@@ -5,9 +5,9 @@ Catalog's shapes are its own: creating answers 201 ``["@/dataSets/{id}"]``, read
 
 - ``GET /sourceflow/dataSets/{id}/rows?limit=&start=`` → ``{"items": [{"xactionId",
   "flowId", "receivedTimeMs", "record"}]}``: the rows the ingest worker wrote;
-- ``GET /sourceflow/flows/{flowId}/failures?limit=&start=`` → ``{"items": [{"xactionId",
-  "receivedTimeMs", "error": {"code", "message"}, "body"}]}``: messages that did not become
-  rows, with the original message.
+- ``GET /sourceflow/flows/{flowId}/failures?limit=&start=`` → ``{"items": [{"failureId",
+  "xactionId", "receivedTimeMs", "error": {"code", "message", "rule"?}, "body"}]}``: messages
+  that did not become rows (and were not replayed since), with the original message.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from starlette.routing import Route
 from sourceflow import wire
 from sourceflow.config import CATALOG_PATH as CAT
 from sourceflow.model import Dataset
-from sourceflow.platform import resources
+from sourceflow.platform import replay, resources
 from sourceflow.platform.problems import problem
 from sourceflow.platform.query import whole
 from sourceflow.platform.web import Call, answer, route
@@ -112,25 +112,6 @@ class Catalog:
             raise problem(404, f"no flow {call.params['id']!r} in sandbox {call.scope.sandbox!r}")
         limit = whole(call.arg("limit"), "limit", 100, least=1, most=10_000)
         start = whole(call.arg("start"), "start", 0, least=0)
-        found = self.p.store.rows(
-            "SELECT xaction_id, received_ms, code, message, body FROM failures "
-            "WHERE flow_id = ? ORDER BY seq LIMIT ? OFFSET ?",
-            (flow["id"], limit, start),
-        )
-        items = [
-            {
-                "xactionId": r["xaction_id"],
-                "receivedTimeMs": r["received_ms"],
-                "error": {"code": r["code"], "message": r["message"]},
-                "body": _original(r["body"]),
-            }
-            for r in found
-        ]
+        # Failures a replay landed are rows now, no longer failures (sourceflow.platform.replay).
+        items = replay.failures(self.p.store, flow["id"], limit=limit, start=start)
         return answer({"items": items})
-
-
-def _original(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", "replace")

@@ -52,6 +52,9 @@ class PlatformConfig:
     :param run_workers: runs executed at once (runs of one flow always take turns).
     :param clock: epoch seconds; the scheduler's notion of now (tests move it instead of
         waiting for a schedule).
+    :param access_log: log every request (structlog, redacted; ``platform serve --debug``).
+    :param console_loopback: the console opens a local-only session, without a login, for a
+        browser on this machine (:mod:`sourceflow.platform.console`).
     """
 
     data_dir: Path = field(default=Path(".sourceflow") / "platform", converter=Path)
@@ -67,6 +70,8 @@ class PlatformConfig:
     scheduler_poll: float = 1.0
     run_workers: int = 4
     clock: Callable[[], float] = field(default=time.time, repr=False)
+    access_log: bool = False
+    console_loopback: bool = True
 
 
 class Platform:

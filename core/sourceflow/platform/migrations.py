@@ -214,6 +214,22 @@ def _ingest_mark(db: sqlite3.Connection) -> None:
     _run(db, _DELIVERY_INDEX)
 
 
+_REPLAYED = (
+    # A failure mapped again into a row (sourceflow.platform.replay): marked in the
+    # transaction that writes its row, so a record lands at most once however often it is
+    # replayed.
+    """CREATE TABLE IF NOT EXISTS replayed (
+    failure_seq INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    replayed_ms INTEGER NOT NULL
+)""",
+)
+
+
+def _replayed(db: sqlite3.Connection) -> None:
+    _run(db, _REPLAYED)
+
+
 def _has_full_delivery_constraint(db: sqlite3.Connection) -> bool:
     for index in db.execute("PRAGMA index_list(messages)").fetchall():
         # origin "u": made by a UNIQUE table constraint; partial indexes are origin "c".
@@ -228,6 +244,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "runs, flow cursors and pulled record keys of scheduled flows", _run_tables),
     Migration(3, "a partial unique index for delivery ids", _delivery_index),
     Migration(4, "the ingest mark replaces the state of each message", _ingest_mark),
+    Migration(5, "failures replayed into rows", _replayed),
 )
 LATEST = MIGRATIONS[-1].version
 
