@@ -41,11 +41,15 @@ _LAZY = {
     "SourceParams": "sourceflow.hooktypes",
     "Endpoint": "sourceflow.hooktypes",
     "ReadResult": "sourceflow.hooktypes",
+    "Page": "sourceflow.hooktypes",
     "Delivery": "sourceflow.hooktypes",
     "Verdict": "sourceflow.hooktypes",
     "Step": "sourceflow.hooktypes",
     "SourceflowError": "sourceflow.errors",
     "ConfigError": "sourceflow.errors",
+    "SourceUnavailable": "sourceflow.errors",
+    "CredentialsRefused": "sourceflow.errors",
+    "BadSourceData": "sourceflow.errors",
     "Auth": "sourceflow.model",
     "Connection": "sourceflow.model",
     "Flow": "sourceflow.model",
@@ -58,7 +62,13 @@ _MODULES = frozenset({"model", "redact", "http"})
 
 if TYPE_CHECKING:
     from sourceflow import http, model, redact
-    from sourceflow.errors import ConfigError, SourceflowError
+    from sourceflow.errors import (
+        BadSourceData,
+        ConfigError,
+        CredentialsRefused,
+        SourceflowError,
+        SourceUnavailable,
+    )
     from sourceflow.hooktypes import (
         PROVIDER_STREAMING,
         AuthSpec,
@@ -69,6 +79,7 @@ if TYPE_CHECKING:
         ExploreResult,
         ExploreSpec,
         FlowSpec,
+        Page,
         ReadResult,
         Source,
         SourceParams,
@@ -83,9 +94,11 @@ __all__ = [
     "PROVIDER_STREAMING",
     "Auth",
     "AuthSpec",
+    "BadSourceData",
     "ConfigError",
     "Connection",
     "ConnectionSpec",
+    "CredentialsRefused",
     "Delivery",
     "Endpoint",
     "ExploreRequest",
@@ -94,10 +107,12 @@ __all__ = [
     "Flow",
     "FlowSpec",
     "MappingRule",
+    "Page",
     "ReadResult",
     "Source",
     "SourceParams",
     "SourceSpec",
+    "SourceUnavailable",
     "SourceflowError",
     "Step",
     "Verdict",
