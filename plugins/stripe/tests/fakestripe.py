@@ -27,7 +27,7 @@ import operator
 import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,8 @@ class FakeStripe:
         self.inject: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
         self.failure_rate = 0.0
         self.failed = 0
+        self.failures: Counter[int] = Counter()
+        """Failures answered, by status (:data:`DROP` for dropped connections)."""
         self._random = random.Random(0)
         self.at_request: dict[int, Callable[[], None]] = {}
         self.stall_at: int | None = None
@@ -212,8 +214,6 @@ class FakeStripe:
                 )
             recent.append(now)
             call = self.at_request.pop(len(self.requests), None)
-            if call is not None:
-                call()
             failure = None
             if self.inject:
                 failure = self.inject.popleft()
@@ -221,10 +221,14 @@ class FakeStripe:
                 failure = self._random.choice(TRANSIENT)
             if failure is not None:
                 self.failed += 1
-                status, error, headers = failure
-                if status == DROP:
-                    return key, _Dropped()
-                return key, JSONResponse({"error": error}, status_code=status, headers=headers)
+                self.failures[failure[0]] += 1
+        if call is not None:
+            call()
+        if failure is not None:
+            status, error, headers = failure
+            if status == DROP:
+                return key, _Dropped()
+            return key, JSONResponse({"error": error}, status_code=status, headers=headers)
         return key, None
 
     async def _stats(self, request: Request) -> JSONResponse:
