@@ -133,7 +133,9 @@ def test_a_page_that_is_not_a_page_is_the_plugins_fault(tmp_path, paged):
         run = run_now(api, app.state.platform.scheduler, flow)
         (found,) = run["metrics"]["statusSummary"]["errors"]
         assert found["code"] == "CONNECTOR-500"
-        assert "gave a list among its ReadResult.pages, expected sourceflow.Page" in found["message"]
+        assert (
+            "gave a list among its ReadResult.pages, expected sourceflow.Page" in found["message"]
+        )
         assert runs_of(api, flow)[0]["metrics"]["recordSummary"]["inputRecordCount"] == 0
 
 

@@ -259,9 +259,7 @@ class StripeAPI:
                 )
             for obj in data:
                 if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
-                    raise StripeBadData(
-                        f"GET {path} answered an object without an id", status=200
-                    )
+                    raise StripeBadData(f"GET {path} answered an object without an id", status=200)
             yield data
             if not page.get("has_more") or not data:
                 return

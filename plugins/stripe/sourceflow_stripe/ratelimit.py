@@ -90,7 +90,6 @@ class Pacer:
                     return now
                 slot = self._released[0] + self.window
 
-
     def slow_to(self, rate: float) -> None:
         """Lower the budget to ``rate`` (a connection asked for less); never raises it."""
         if rate <= 0:

@@ -108,9 +108,7 @@ def read(api: StripeAPI, resource: str, state: Mapping[str, Any]) -> sourceflow.
                         f"created {lte}: Stripe lists newest first",
                         status=200,
                     )
-                repeat = (created == lte and oid in at_lte) or (
-                    created == cursor and oid in seen
-                )
+                repeat = (created == lte and oid in at_lte) or (created == cursor and oid in seen)
                 if lte is None or created < lte:
                     lte, at_lte = created, {oid}
                 else:
