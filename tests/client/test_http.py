@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sourceflow.http import Retry, RetryPolicy, send
+from sourceflow.http import Retry, RetryPolicy, parse_json, send
 from sourceflow.platform.server import background
 
 QUICK = RetryPolicy(attempts=4, total_seconds=30, base=0.25, cap=1.0)
@@ -176,3 +176,20 @@ def test_transport_errors_are_raised_once_the_tries_run_out():
         call(client, "http://127.0.0.1:9/thing", rec)
     assert rec.tries == QUICK.attempts
     assert all(r.error and r.error.startswith("ConnectError") for r in rec.retries)
+
+
+@pytest.mark.parametrize(
+    ("body", "value"),
+    [
+        (b'{"a": [1, 2.5, "\xc3\xa9", null]}', {"a": [1, 2.5, "é", None]}),
+        (b'{"big": 123456789012345678901234567890}', {"big": 123456789012345678901234567890}),
+    ],
+)
+def test_parse_json_is_exact(body, value):
+    assert parse_json(httpx.Response(200, content=body)) == value
+
+
+@pytest.mark.parametrize("body", [b"<html>", b'{"a": NaN}', b""])
+def test_parse_json_refuses_what_is_not_json(body):
+    with pytest.raises(ValueError):
+        parse_json(httpx.Response(200, content=body))

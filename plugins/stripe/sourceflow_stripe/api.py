@@ -25,7 +25,7 @@ import httpx
 
 import sourceflow
 from sourceflow import redact
-from sourceflow.http import Retry, RetryPolicy, send
+from sourceflow.http import Retry, RetryPolicy, parse_json, send
 from sourceflow_stripe.ratelimit import Pacer, pacer_for
 
 DEFAULT_API_BASE = "https://api.stripe.com"
@@ -230,7 +230,7 @@ class StripeAPI:
         if response.status_code >= 400:
             raise error_from(response, what)
         try:
-            body = response.json()
+            body = parse_json(response)
         except ValueError:
             body = None
         if not isinstance(body, dict):
