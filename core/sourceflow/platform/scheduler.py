@@ -99,9 +99,9 @@ def record_key(record: Any) -> str:
     try:
         text = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     except TypeError:
-        text = json.dumps(
-            record, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8", "surrogatepass")
+        text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+            "utf-8", "surrogatepass"
+        )
     return hashlib.sha256(text).hexdigest()
 
 
