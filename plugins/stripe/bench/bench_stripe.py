@@ -24,6 +24,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -138,8 +139,11 @@ def scenario(
         before = len(httpx.get(f"{stripe_url}/_fake/stats").json()["times"])
         spy = None
         if profile is not None:  # where the platform's time goes while it pulls
-            spy = subprocess.Popen(  # noqa: S603
-                ["py-spy", "record", os.environ.get("BENCH_SPY", "--gil"), "-f", "raw", "-r", "200", "-o", str(profile),
+            spy_path = shutil.which("py-spy")
+            if spy_path is None:
+                raise RuntimeError("--profile needs py-spy (pip install py-spy)")
+            spy = subprocess.Popen(  # noqa: S603 (py-spy, found on PATH, on our own child)
+                [spy_path, "record", "--gil", "-f", "raw", "-r", "200", "-o", str(profile),
                  "-p", str(platform.pid)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
