@@ -21,6 +21,7 @@ from sourceflow_stripe.api import (
     StripeRefused,
     StripeUnavailable,
 )
+from sourceflow_stripe.plugin import api_for
 from sourceflow_stripe.ratelimit import LIVE_RATE, TEST_RATE, Pacer, budget_for
 
 
@@ -250,3 +251,15 @@ def test_the_fake_refuses_a_client_over_budget(stripe):
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as http:
         answers = [http.get("/v1/balance").status_code for _ in range(30)]
     assert 429 in answers and fake.limited > 0
+
+
+def test_one_pacer_per_key_at_the_lowest_budget_asked_for():
+    key = "sk_live_one_pacer_per_key_01"
+    first = api_for({"accessToken": key, "apiBase": "http://127.0.0.1:9"})
+    assert first.pacer.rate == LIVE_RATE
+    # Another flow on the same key asking for less: every flow of the key slows down to it.
+    second = api_for({"accessToken": key, "requestsPerSecond": 40})
+    assert second.pacer is first.pacer and first.pacer.rate == 40
+    # Asking for more never raises it: the connection that asked for 40 shares the key.
+    assert api_for({"accessToken": key, "requestsPerSecond": 90}).pacer.rate == 40
+    assert api_for({"accessToken": "sk_live_another_key_0001"}).pacer is not first.pacer

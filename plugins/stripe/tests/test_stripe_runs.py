@@ -190,3 +190,34 @@ def test_run_errors_are_named_by_kind_with_a_hint_that_fits(stripe, tmp_path, fa
             assert summary.extensions == {"retries": 5}
         if fault in ("revoked", "permission", "bad request"):
             assert summary.extensions is None  # sent once: nothing to retry
+
+
+def test_flows_on_one_key_share_its_budget(stripe, tmp_path):
+    fake, stripe_url = stripe
+    resources = ("charges", "customers", "refunds")
+    for resource in resources:
+        fake.add(resource, 600)
+    app = platform(tmp_path / "platform")
+    with background(app) as url, FlowServiceClient(Settings(platform_url=url)) as client:
+        lifecycle = Lifecycle(client, plugins.load(), StateFile(tmp_path / "state.json"))
+        flows = []
+        for resource in resources:
+            dataset = client.datasets.create(Dataset(name=resource))
+            flows.append(
+                lifecycle.connect(
+                    ConnectRequest(
+                        source="stripe", name=resource, dataset_id=dataset,
+                        credentials={"accessToken": KEY, "apiBase": stripe_url}, object=resource,
+                        schedule=ScheduleParams(start_time=LATER, frequency="once"),
+                    )
+                ).flow_id
+            )  # fmt: skip
+        started = [client.start_run(flow).id for flow in flows]
+        assert app.state.platform.scheduler.wait_idle(60)
+        done = [client.runs.get(r) for r in started]
+    assert [r.metrics.record_summary.output_record_count for r in done] == [600] * 3
+    # Three runs at once, one key: the fake (25 requests a second per key, test mode) refused
+    # none, and no second held more than the budget.
+    assert fake.limited == 0
+    times = sorted(t for t, path, _ in fake.requests if path != "/v1/balance")
+    assert max(sum(1 for u in times[i:] if u < t + 1.0) for i, t in enumerate(times)) <= 25
