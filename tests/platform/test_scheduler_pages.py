@@ -35,9 +35,12 @@ class PagedLedger(Ledger):
         self.fail_after: int | None = None
         self.counters: dict[str, int] = {}
         self.odd_page: Any = None
+        self.answer: Any = None
 
     @sourceflow.hookimpl
     def sourceflow_read(self, source, connection, object, state) -> sourceflow.ReadResult:
+        if self.answer is not None:
+            return self.answer  # what a faulty plugin might give
         self.states.append(dict(state))
         start = int(state.get("next", 0))
 
@@ -137,6 +140,18 @@ def test_a_page_that_is_not_a_page_is_the_plugins_fault(tmp_path, paged):
             "gave a list among its ReadResult.pages, expected sourceflow.Page" in found["message"]
         )
         assert runs_of(api, flow)[0]["metrics"]["recordSummary"]["inputRecordCount"] == 0
+
+
+def test_an_answer_that_is_not_a_read_result_ends_the_run_as_the_plugins_fault(tmp_path, paged):
+    clock = Clock()
+    paged.answer = [{"n": 1}]
+    app, serving = serve(tmp_path, paged, clock)
+    with serving as url, platform_client(url) as api:
+        flow = scheduled_flow(api, {"startTime": T0 + 10**6, "frequency": "once"})
+        run = run_now(api, app.state.platform.scheduler, flow)
+        assert summary(run) == ("failed", 0, 0, 0)
+        (found,) = run["metrics"]["statusSummary"]["errors"]
+        assert found["code"] == "CONNECTOR-500" and "answered no ReadResult" in found["message"]
 
 
 def test_records_and_pages_together_are_refused():

@@ -338,7 +338,7 @@ class Scheduler:
                 f"plugin {plugin!r} failed in sourceflow_read: {type(exc).__name__}: {exc}",
             ) from None
         finally:
-            if result is not None:
+            if isinstance(result, ReadResult):
                 _count(doc, result.counters)
         # Paged reads stored their cursor with their last page; a plain read's state is read
         # once its records are exhausted: the plugin may fill it as they are consumed.
@@ -492,8 +492,10 @@ def classify(source: str, error: SourceflowError) -> RunFailed:
 
 
 def _count(doc: dict[str, Any], counters: dict[str, int]) -> None:
+    if not isinstance(counters, dict):
+        return
     # copy() is one C call: safe while the reading thread adds a key.
-    found = {k: v for k, v in counters.copy().items() if isinstance(v, int)}
+    found = {str(k): v for k, v in counters.copy().items() if type(v) is int}
     if found:
         doc["metrics"]["statusSummary"]["extensions"] = found
 
