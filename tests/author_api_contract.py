@@ -38,6 +38,40 @@ NOT_API = frozenset({"model"})
 # the list with the last of them.
 BEING_MIGRATED: frozenset[tuple[str, str]] = frozenset(
     {
+        (
+            "plugins/stripe/tests/test_stripe_api.py",
+            "from sourceflow.platform.server import background",
+        ),
+        (
+            "plugins/stripe/tests/test_stripe_reader.py",
+            "from sourceflow.platform.server import background",
+        ),
+        ("plugins/stripe/tests/test_stripe_runs.py", "from sourceflow import plugins"),
+        (
+            "plugins/stripe/tests/test_stripe_runs.py",
+            "from sourceflow.client import FlowServiceClient",
+        ),
+        ("plugins/stripe/tests/test_stripe_runs.py", "from sourceflow.config import Settings"),
+        (
+            "plugins/stripe/tests/test_stripe_runs.py",
+            "from sourceflow.lifecycle import ConnectRequest",
+        ),
+        ("plugins/stripe/tests/test_stripe_runs.py", "from sourceflow.lifecycle import Lifecycle"),
+        ("plugins/stripe/tests/test_stripe_runs.py", "from sourceflow.model import Dataset"),
+        ("plugins/stripe/tests/test_stripe_runs.py", "from sourceflow.model import ScheduleParams"),
+        (
+            "plugins/stripe/tests/test_stripe_runs.py",
+            "from sourceflow.platform.app import PlatformConfig",
+        ),
+        (
+            "plugins/stripe/tests/test_stripe_runs.py",
+            "from sourceflow.platform.app import create_app",
+        ),
+        (
+            "plugins/stripe/tests/test_stripe_runs.py",
+            "from sourceflow.platform.server import background",
+        ),
+        ("plugins/stripe/tests/test_stripe_runs.py", "from sourceflow.state import StateFile"),
         ("plugins/shopify/tests/conftest.py", "from sourceflow.platform.server import background"),
         (
             "plugins/shopify/tests/test_shopify_conformance.py",
@@ -75,66 +109,6 @@ BEING_MIGRATED: frozenset[tuple[str, str]] = frozenset(
             "from sourceflow.platform.server import background",
         ),
         ("plugins/shopify/tests/test_shopify_flow.py", "from sourceflow.state import StateFile"),
-        (
-            "plugins/stripe/sourceflow_stripe/api.py",
-            "from sourceflow.errors import SourceflowError",
-        ),
-        (
-            "plugins/stripe/sourceflow_stripe/mappings.py",
-            "from sourceflow.model import MappingRule",
-        ),
-        (
-            "plugins/stripe/sourceflow_stripe/oauth.py",
-            "from sourceflow.errors import SourceflowError",
-        ),
-        (
-            "plugins/stripe/sourceflow_stripe/plugin.py",
-            "from sourceflow.errors import SourceflowError",
-        ),
-        ("plugins/stripe/sourceflow_stripe/plugin.py", "from sourceflow.hooktypes import AuthSpec"),
-        (
-            "plugins/stripe/sourceflow_stripe/plugin.py",
-            "from sourceflow.hooktypes import ConnectionSpec",
-        ),
-        (
-            "plugins/stripe/sourceflow_stripe/plugin.py",
-            "from sourceflow.hooktypes import DATA_LAKE_SPEC_ID",
-        ),
-        ("plugins/stripe/sourceflow_stripe/plugin.py", "from sourceflow.hooktypes import Delivery"),
-        (
-            "plugins/stripe/sourceflow_stripe/plugin.py",
-            "from sourceflow.hooktypes import ExploreRequest",
-        ),
-        (
-            "plugins/stripe/sourceflow_stripe/plugin.py",
-            "from sourceflow.hooktypes import ExploreResult",
-        ),
-        (
-            "plugins/stripe/sourceflow_stripe/plugin.py",
-            "from sourceflow.hooktypes import ExploreSpec",
-        ),
-        ("plugins/stripe/sourceflow_stripe/plugin.py", "from sourceflow.hooktypes import FlowSpec"),
-        (
-            "plugins/stripe/sourceflow_stripe/plugin.py",
-            "from sourceflow.hooktypes import ReadResult",
-        ),
-        ("plugins/stripe/sourceflow_stripe/plugin.py", "from sourceflow.hooktypes import Source"),
-        (
-            "plugins/stripe/sourceflow_stripe/plugin.py",
-            "from sourceflow.hooktypes import SourceParams",
-        ),
-        (
-            "plugins/stripe/sourceflow_stripe/plugin.py",
-            "from sourceflow.hooktypes import SourceSpec",
-        ),
-        ("plugins/stripe/sourceflow_stripe/plugin.py", "from sourceflow.hooktypes import Verdict"),
-        ("plugins/stripe/sourceflow_stripe/plugin.py", "from sourceflow.model import Auth"),
-        ("plugins/stripe/sourceflow_stripe/plugin.py", "from sourceflow.model import Connection"),
-        ("plugins/stripe/sourceflow_stripe/plugin.py", "from sourceflow.model import MappingRule"),
-        (
-            "plugins/stripe/sourceflow_stripe/reader.py",
-            "from sourceflow.hooktypes import ReadResult",
-        ),
         ("plugins/stripe/tests/conftest.py", "from sourceflow.platform.server import background"),
         ("plugins/stripe/tests/test_stripe_cli.py", "from sourceflow.cli import main"),
         (
@@ -183,14 +157,6 @@ BEING_MIGRATED: frozenset[tuple[str, str]] = frozenset(
         ("plugins/stripe/tests/test_stripe_flow.py", "from sourceflow.config import Settings"),
         ("plugins/stripe/tests/test_stripe_flow.py", "from sourceflow.errors import Conflict"),
         ("plugins/stripe/tests/test_stripe_flow.py", "from sourceflow.errors import PlatformError"),
-        (
-            "plugins/stripe/tests/test_stripe_flow.py",
-            "from sourceflow.errors import SourceflowError",
-        ),
-        (
-            "plugins/stripe/tests/test_stripe_flow.py",
-            "from sourceflow.hooktypes import ExploreRequest",
-        ),
         (
             "plugins/stripe/tests/test_stripe_flow.py",
             "from sourceflow.lifecycle import ConnectRequest",

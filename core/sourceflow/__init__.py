@@ -42,11 +42,15 @@ _LAZY = {
     "SourceParams": "sourceflow.hooktypes",
     "Endpoint": "sourceflow.hooktypes",
     "ReadResult": "sourceflow.hooktypes",
+    "Page": "sourceflow.hooktypes",
     "Delivery": "sourceflow.hooktypes",
     "Verdict": "sourceflow.hooktypes",
     "Step": "sourceflow.hooktypes",
     "SourceflowError": "sourceflow.errors",
     "ConfigError": "sourceflow.errors",
+    "SourceUnavailable": "sourceflow.errors",
+    "CredentialsRefused": "sourceflow.errors",
+    "BadSourceData": "sourceflow.errors",
     "Auth": "sourceflow.model",
     "Connection": "sourceflow.model",
     "Flow": "sourceflow.model",
@@ -60,7 +64,13 @@ _MODULES = frozenset({"model", "redact", "http", "signatures"})
 
 if TYPE_CHECKING:
     from sourceflow import http, model, redact, signatures
-    from sourceflow.errors import ConfigError, SourceflowError
+    from sourceflow.errors import (
+        BadSourceData,
+        ConfigError,
+        CredentialsRefused,
+        SourceflowError,
+        SourceUnavailable,
+    )
     from sourceflow.hooktypes import (
         DATA_LAKE_SPEC_ID,
         PROVIDER_STREAMING,
@@ -72,6 +82,7 @@ if TYPE_CHECKING:
         ExploreResult,
         ExploreSpec,
         FlowSpec,
+        Page,
         ReadResult,
         Source,
         SourceParams,
@@ -87,9 +98,11 @@ __all__ = [
     "PROVIDER_STREAMING",
     "Auth",
     "AuthSpec",
+    "BadSourceData",
     "ConfigError",
     "Connection",
     "ConnectionSpec",
+    "CredentialsRefused",
     "Delivery",
     "Endpoint",
     "ExploreRequest",
@@ -98,10 +111,12 @@ __all__ = [
     "Flow",
     "FlowSpec",
     "MappingRule",
+    "Page",
     "ReadResult",
     "Source",
     "SourceParams",
     "SourceSpec",
+    "SourceUnavailable",
     "SourceflowError",
     "Step",
     "Verdict",

@@ -24,6 +24,29 @@ class SourceflowError(Exception):
         return f"{text} ({self.hint})" if self.hint else text
 
 
+class SourceUnavailable(SourceflowError):
+    """The source could not answer for now (a 5xx, a rate limit that outlasted the retries, no
+    connection, a timeout): trying again later should work. A scheduled run that ends with it
+    is recorded as ``CONNECTOR-503``, and the next run resumes from the last page written."""
+
+    hint = "nothing to fix: the next run resumes where this one stopped"
+
+
+class CredentialsRefused(SourceflowError):
+    """The source refused the connection's credentials, or they lack a permission (a 401 or a
+    403): nothing works until they change. A run that ends with it is ``CONNECTOR-401``."""
+
+    hint = "PATCH the base connection's auth.params with credentials the source accepts"
+
+
+class BadSourceData(SourceflowError):
+    """The source answered something its own protocol rules out (not JSON, a list without its
+    items, an object without its id): the data, not the request, is wrong. A run that ends
+    with it is ``CONNECTOR-422``."""
+
+    hint = "check that the connection's API base URL points at the source's real API"
+
+
 class InvalidBody(SourceflowError):
     """A JSON body does not fit its model; ``problems`` lists ``path: rule`` lines."""
 

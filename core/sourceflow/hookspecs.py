@@ -149,8 +149,13 @@ def sourceflow_read(
 
     :param connection: the base connection, credentials included.
     :param object: the source connection's object (``params.resourcePath``).
-    :param state: the cursor the previous successful run returned (empty on the first run).
-    :return: the records and the cursor to store once they are all written.
+    :param state: the cursor the platform stored for the flow (empty on the first run): the
+        last page's state of a paged read, even of a run that failed after it.
+    :return: pages (``ReadResult(pages=...)``, each :class:`~sourceflow.hooktypes.Page` stored
+        with its cursor), or records and the cursor to store once they are all written; and
+        the plugin's ``counters`` (retries, 429s) for the run's metrics. Raise
+        ``SourceUnavailable``, ``CredentialsRefused`` or ``BadSourceData`` to say what went
+        wrong (see ``docs/hooks.md``).
     """
 
 

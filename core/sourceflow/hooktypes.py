@@ -8,7 +8,7 @@ defined here too, and re-exported by :mod:`sourceflow.model` as its own: a plugi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from attrs import define, field
@@ -238,12 +238,42 @@ class Endpoint:
     object: str | None = None
 
 
+@define(kw_only=True, frozen=True)
+class Page:
+    """Records read together, and the cursor to resume from once they are all written.
+
+    The platform writes a page's rows and stores its ``state`` in one transaction, so a run
+    that fails or is killed after it resumes from there: nothing read again, nothing skipped.
+    """
+
+    records: Sequence[JSON]
+    state: JSON
+
+
+def _records_or_pages(result: ReadResult, attribute: Any, pages: Iterable[Page] | None) -> None:
+    given = not (isinstance(result.records, tuple) and not result.records) or result.state
+    if pages is not None and given:
+        raise ValueError("ReadResult takes records and state, or pages, not both")
+
+
 @define(kw_only=True)
 class ReadResult:
-    """One scheduled read: records (an iterable, read lazily) and the cursor to resume from."""
+    """One scheduled read: records (an iterable, read lazily) and the cursor to resume from, or
+    pages, each with the cursor after it (see ``docs/hooks.md``, ``sourceflow_read``).
 
-    records: Iterable[JSON]
+    :param records: the records, consumed lazily; ``state`` is read once they are exhausted.
+    :param state: the cursor to store once every record is written.
+    :param pages: instead of ``records`` and ``state``: :class:`Page` after page, each stored
+        with its cursor; the last page's state is the next run's cursor.
+    :param counters: counts the plugin keeps while reading (``retries``: requests sent
+        again; ``throttled``: answers refusing for the rate), shown in the run's
+        ``metrics.statusSummary.extensions`` as they change, failed runs included.
+    """
+
+    records: Iterable[JSON] = ()
     state: JSON = field(factory=dict)
+    pages: Iterable[Page] | None = field(default=None, validator=_records_or_pages)
+    counters: dict[str, int] = field(factory=dict)
 
 
 @define(kw_only=True, frozen=True)

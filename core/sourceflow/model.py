@@ -350,10 +350,12 @@ class StatusError:
 
 @define(kw_only=True)
 class StatusSummary:
-    """A run's status and its errors."""
+    """A run's status, its errors and, in ``extensions``, what the transfer went through
+    (``retries``, ``throttled``: counts the source's plugin kept)."""
 
     status: str = "inProgress"
     errors: list[StatusError] | None = None
+    extensions: dict[str, Any] | None = None
 
 
 @define(kw_only=True)

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+RUN_WORKERS = 8
+"""The default of ``--run-workers``, as :class:`~sourceflow.platform.core.PlatformConfig`'s."""
+
 
 @click.group()
 def platform() -> None:
@@ -35,10 +38,28 @@ def platform() -> None:
     help="Base URL senders reach the inlet at, when it differs from the address "
     "this listens on (behind a proxy).",
 )
+@click.option(
+    "--run-workers",
+    type=click.IntRange(1, 256),
+    default=RUN_WORKERS,
+    show_default=True,
+    envvar="SOURCEFLOW_RUN_WORKERS",
+    show_envvar=True,
+    help="Runs of scheduled flows executed at once (runs of one flow always take turns). "
+    "A run mostly waits on its source, so one per flow that pulls at the same time lets "
+    "them share the source's rate budget in full.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, data_dir: Path, inlet_url: str | None) -> None:
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    data_dir: Path,
+    inlet_url: str | None,
+    run_workers: int,
+) -> None:
     """Serve the Flow Service, Data Prep, Catalog, IMS token and inlet routes, the web
-    console (/console) and Prometheus metrics (/metrics).
+    console (/console) and Prometheus metrics (/metrics), and run the scheduled flows.
 
     Uses the dev credentials unless SOURCEFLOW_CLIENT_ID, SOURCEFLOW_CLIENT_SECRET and
     SOURCEFLOW_ORG_ID are set; the CLI uses the same defaults, so nothing needs configuring.
@@ -63,6 +84,7 @@ def serve(ctx: click.Context, host: str, port: int, data_dir: Path, inlet_url: s
             org_id=org,
             inlet_base_url=inlet_url,
             access_log=bool(ctx.find_root().obj.get("debug")),
+            run_workers=run_workers,
         )
     )
     base = f"http://{host}:{port}"

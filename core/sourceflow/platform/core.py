@@ -49,7 +49,9 @@ class PlatformConfig:
     :param scheduler: tick the scheduler in a thread of its own; False leaves scheduled flows
         to :meth:`Scheduler.tick` calls and ``POST /runs`` (runs still execute).
     :param scheduler_poll: seconds between two ticks.
-    :param run_workers: runs executed at once (runs of one flow always take turns).
+    :param run_workers: runs executed at once (runs of one flow always take turns); each
+        mostly waits on its source, so flows sharing a rate budget need one each to use it
+        in full (``sourceflow platform serve --run-workers``).
     :param clock: epoch seconds; the scheduler's notion of now (tests move it instead of
         waiting for a schedule).
     :param access_log: log every request (structlog, redacted; ``platform serve --debug``).
@@ -68,7 +70,7 @@ class PlatformConfig:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     scheduler: bool = True
     scheduler_poll: float = 1.0
-    run_workers: int = 4
+    run_workers: int = 8
     clock: Callable[[], float] = field(default=time.time, repr=False)
     access_log: bool = False
     console_loopback: bool = True

@@ -93,7 +93,7 @@ def take(rows: list[Pending], max_bytes: int) -> list[Pending]:
     a message the ingress admitted fits Adobe's limit on its own)."""
     size = len(b'{"messages":[]}')
     for i, row in enumerate(rows):
-        size += len(row.body) + 1
+        size += len(row.body) + (1 if i else 0)  # a comma between two messages
         if size > max_bytes and i > 0:
             return rows[:i]
     return rows

@@ -34,6 +34,7 @@ from sourceflow.hooktypes import (
     Delivery,
     ExploreRequest,
     ExploreResult,
+    Page,
     ReadResult,
     Source,
     SourceParams,
@@ -309,12 +310,7 @@ class PluginConformance:
                 checks.type_problem("sourceflow_read", f"object={obj!r}", read, ReadResult) or ""
             )
             if isinstance(read, ReadResult):
-                first = list(itertools.islice(iter(read.records), 1))
-                if first and not isinstance(first[0], Mapping):
-                    problems.append(
-                        f"sourceflow_read(object={obj!r}) yields {type(first[0]).__name__} "
-                        "records, expected JSON objects (dicts)"
-                    )
+                problems.extend(_read_problems(read, obj))
         problems = [p for p in problems if p]
         if problems:
             _fail(subject.name, problems)
@@ -855,3 +851,34 @@ def _detail(answer: httpx.Response) -> str:
 def _fail(plugin: str, problems: list[str]) -> NoReturn:
     """Fail the test with every problem on a line of its own, each naming the plugin."""
     pytest.fail("\n".join(f"{plugin}: {p}" for p in problems), pytrace=False)
+
+
+def _read_problems(read: ReadResult, obj: Any) -> list[str]:
+    """What is wrong with the first records (or the first page) of a read."""
+    called = f"sourceflow_read(object={obj!r})"
+    if read.pages is not None:
+        page = next(iter(read.pages), None)
+        if page is None:
+            return []
+        if not isinstance(page, Page):
+            return [f"{called} gives {type(page).__name__} pages, expected sourceflow.Page"]
+        found = (
+            []
+            if isinstance(page.state, Mapping)
+            else [
+                f"{called}: a page's state is {type(page.state).__name__}, expected a JSON object"
+            ]
+        )
+        try:
+            json.dumps(page.state)
+        except (TypeError, ValueError) as exc:
+            found.append(f"{called}: a page's state is not JSON ({exc}); the platform stores it")
+        first = list(itertools.islice(iter(page.records), 1))
+    else:
+        found = []
+        first = list(itertools.islice(iter(read.records), 1))
+    if first and not isinstance(first[0], Mapping):
+        found.append(
+            f"{called} yields {type(first[0]).__name__} records, expected JSON objects (dicts)"
+        )
+    return found

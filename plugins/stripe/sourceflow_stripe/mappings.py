@@ -7,7 +7,7 @@ namespace, one object per resource: ``_{tenant}.charges_data.amount``.
 
 from __future__ import annotations
 
-from sourceflow.model import MappingRule
+from sourceflow import MappingRule
 
 _ADDRESS = tuple(
     f"address.{f}" for f in ("city", "country", "line1", "line2", "postal_code", "state")

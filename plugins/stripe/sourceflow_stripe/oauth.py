@@ -13,8 +13,7 @@ from typing import Any
 
 import httpx
 
-from sourceflow import redact
-from sourceflow.errors import SourceflowError
+from sourceflow import SourceflowError, redact
 
 DEFAULT_OAUTH_BASE = "https://connect.stripe.com"
 OAUTH_BASE_ENV = "SOURCEFLOW_STRIPE_OAUTH_BASE"

@@ -13,9 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sourceflow
-from sourceflow.errors import SourceflowError
-from sourceflow.hooktypes import (
-    DATA_LAKE_SPEC_ID,
+from sourceflow import (
     AuthSpec,
     ConnectionSpec,
     Delivery,
@@ -25,6 +23,7 @@ from sourceflow.hooktypes import (
     FlowSpec,
     ReadResult,
     Source,
+    SourceflowError,
     SourceParams,
     SourceSpec,
     Verdict,
@@ -37,9 +36,10 @@ from sourceflow_stripe import reader
 if TYPE_CHECKING:
     import httpx
 
-    from sourceflow.model import Auth, Connection, MappingRule
+    from sourceflow import Auth, Connection, MappingRule
     from sourceflow_stripe.api import StripeAPI
 
+DATA_LAKE_SPEC_ID = "c604ff05-7f1a-43c0-8e18-33bf874cb11c"
 CONNECTION_SPEC_ID = "cc2c31d6-7b8c-4581-b49f-5c8698aa3ab3"
 FLOW_SPEC_ID = "6499120c-0b15-42dc-936e-847ea3c24d72"
 PROVIDER_BATCH = "0ed90a81-07f4-4586-8190-b40eccef1c5a"
@@ -189,7 +189,7 @@ def check_key(key: str) -> None:
 def api_for(params: Mapping[str, Any]) -> StripeAPI:
     """A client for a connection's ``auth.params``: its key, base URL and budget."""
     from sourceflow_stripe.api import StripeAPI
-    from sourceflow_stripe.ratelimit import budget_for, pacer_for
+    from sourceflow_stripe.ratelimit import pacer_for
 
     key = params.get("accessToken")
     if not isinstance(key, str) or not key:
@@ -198,8 +198,7 @@ def api_for(params: Mapping[str, Any]) -> StripeAPI:
             hint="PATCH the connection with the Stripe key, or connect again",
         )
     wanted = params.get("requestsPerSecond")
-    budget = budget_for(key)
-    rate = min(float(wanted), budget) if isinstance(wanted, int | float) else budget
+    rate = float(wanted) if isinstance(wanted, int | float) and wanted > 0 else None
     return StripeAPI(
         key,
         base_url=params.get("apiBase"),
@@ -235,7 +234,7 @@ def sourceflow_authenticate(source: Source, credentials: Mapping[str, Any]) -> A
     access token. The check is one ``GET /v1/balance``: a refused key fails here, with Stripe's
     reason; a restricted key without balance access (403) still authenticates.
     """
-    from sourceflow.model import Auth
+    from sourceflow import Auth
     from sourceflow_stripe import oauth
     from sourceflow_stripe.api import StripeError
 
@@ -334,7 +333,8 @@ def sourceflow_mapping_defaults(
 def sourceflow_read(
     source: Source, connection: Connection, object: str | None, state: Mapping[str, Any]
 ) -> ReadResult:
-    """The objects of the resource path created since the cursor in ``state``."""
+    """The objects of the resource path created since the cursor in ``state``, in pages, each
+    with the state to resume from (see :mod:`sourceflow_stripe.reader`)."""
     path = _resource(object, "params.resourcePath")
     return reader.read(api_for(_params(connection)), path, state)
 

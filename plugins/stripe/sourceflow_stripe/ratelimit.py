@@ -58,6 +58,7 @@ class Pacer:
         if rate <= 0:
             raise ValueError(f"rate must be positive (got {rate})")
         self.rate = rate
+        self._headroom = headroom
         self.interval = 1.0 / (rate * headroom)
         self.window = 1.0 + margin
         self.limit = max(1, int(rate))
@@ -89,20 +90,35 @@ class Pacer:
                     return now
                 slot = self._released[0] + self.window
 
+    def slow_to(self, rate: float) -> None:
+        """Lower the budget to ``rate`` (a connection asked for less); never raises it."""
+        if rate <= 0:
+            raise ValueError(f"rate must be positive (got {rate})")
+        with self._lock:
+            if rate < self.rate:
+                self.rate = rate
+                self.interval = 1.0 / (rate * self._headroom)
+                self.limit = max(1, int(rate))
 
-_pacers: dict[tuple[str, float], Pacer] = {}
+
+_pacers: dict[str, Pacer] = {}
 _pacers_lock = threading.Lock()
 
 
 def pacer_for(key: str, rate: float | None = None) -> Pacer:
-    """The one pacer of an API key in this process (flows pulling with the same key share it).
+    """The one pacer of an API key in this process: every flow pulling with the key, whatever
+    its resource path, shares it, since Stripe counts requests per account.
 
-    Pacers are indexed by a hash of the key, never by the key itself.
+    Its budget is Stripe's for the key's mode, or the lowest ``rate`` any caller asked for
+    (``requestsPerSecond``: other applications share the key), so that no flow's pull can take
+    what another connection set aside. Pacers are indexed by a hash of the key, never by the
+    key itself.
     """
-    budget = rate if rate is not None else budget_for(key)
+    budget = min(rate, budget_for(key)) if rate is not None else budget_for(key)
     digest = hashlib.sha256(key.encode()).hexdigest()
     with _pacers_lock:
-        found = _pacers.get((digest, budget))
+        found = _pacers.get(digest)
         if found is None:
-            found = _pacers[(digest, budget)] = Pacer(budget)
+            found = _pacers[digest] = Pacer(budget)
+        found.slow_to(budget)
         return found

@@ -7,13 +7,15 @@ metadata. ``sourceflow demo`` pulls them through :func:`app` so that a Stripe fl
 a Stripe account.
 
 The server answers ``GET /v1/balance`` and ``GET /v1/{resource}`` with Stripe's list protocol
-(``limit``, ``starting_after``, ``created[gte]``, ``has_more``), Stripe's error objects, and
-accepts any test-mode key (``sk_test_…``/``rk_test_…``).
+(``limit``, ``starting_after``, ``created[gt|gte|lt|lte]``, ``has_more``), Stripe's error
+objects, and accepts any test-mode key (``sk_test_…``/``rk_test_…``).
 """
 
 from __future__ import annotations
 
 import json
+import operator
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -57,6 +59,15 @@ async def _balance(request: Request) -> JSONResponse:
     return JSONResponse(_all()["balance"])
 
 
+_CREATED: dict[str, Callable[[int, int], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+"""Stripe's ``created[...]`` filters."""
+
+
 async def _list(request: Request) -> JSONResponse:
     if not _authorized(request):
         return _error(401, "invalid_request_error", "Invalid API Key provided.")
@@ -68,12 +79,16 @@ async def _list(request: Request) -> JSONResponse:
     q = request.query_params
     try:
         limit = int(q.get("limit", "10"))
-        since = int(q["created[gte]"]) if "created[gte]" in q else None
+        bounds = {op: int(q[f"created[{op}]"]) for op in _CREATED if f"created[{op}]" in q}
     except ValueError:
         return _error(400, "invalid_request_error", "Invalid integer.", "limit")
     if not 1 <= limit <= 100:
         return _error(400, "invalid_request_error", "limit must be 1 to 100.", "limit")
-    found = [o for o in objects(resource) if since is None or o["created"] >= since]
+    found = [
+        o
+        for o in objects(resource)
+        if all(_CREATED[op](o["created"], bound) for op, bound in bounds.items())
+    ]
     after = q.get("starting_after")
     if after:
         ids = [o["id"] for o in found]

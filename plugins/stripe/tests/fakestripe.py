@@ -1,7 +1,7 @@
 """A fake Stripe API for tests, following Stripe's documented behaviour.
 
 - ``GET /v1/{resource}``: the list protocol (``limit`` 1 to 100, ``starting_after``,
-  ``created[gte]``, ``has_more``), newest first; ``GET /v1/balance``;
+  ``created[gt|gte|lt|lte]``, ``has_more``), newest first; ``GET /v1/balance``;
   ``POST /oauth/token`` (Connect: ``authorization_code`` and ``refresh_token`` grants).
 - Errors as Stripe's error object ``{"error": {type, code, message, param}}``; a wrong key is
   401 ``invalid_request_error``.
@@ -10,7 +10,11 @@
 - Objects are copies of Stripe's published samples (``fixtures3.json``) with their own ids and
   ``created`` times.
 
-Tests inject failures (:attr:`FakeStripe.inject`), latency and a stall.
+Tests inject failures (:attr:`FakeStripe.inject`, or a seeded share of every request with
+:meth:`FakeStripe.fail_randomly`), latency, a stall, and calls at given request numbers
+(:attr:`FakeStripe.at_request`, to create objects while a run is under way). A failure is an
+answer in Stripe's shape (a 5xx ``api_error``, a 429 ``rate_limit``, a 409 conflict), or a
+connection dropped halfway through an answer (status :data:`DROP`).
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ import asyncio
 import copy
 import functools
 import json
+import operator
+import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -51,6 +58,45 @@ PREFIX = {
     "customers": "cus",
     "prices": "price",
 }
+
+
+DROP = 0
+"""An injected "status" that drops the connection halfway through the answer's body."""
+CREATED = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+
+# What a failing request answers, as Stripe documents its errors.
+TRANSIENT: tuple[tuple[int, dict[str, Any], dict[str, str]], ...] = (
+    (500, {"type": "api_error", "message": "An unknown error occurred"}, {}),
+    (502, {"type": "api_error", "message": "Bad gateway"}, {}),
+    (503, {"type": "api_error", "message": "Service unavailable"}, {}),
+    (
+        429,
+        {"type": "invalid_request_error", "code": "rate_limit", "message": "Too many requests"},
+        {},
+    ),
+    (
+        409,
+        {
+            "type": "invalid_request_error",
+            "code": "lock_timeout",
+            "message": "This object cannot be accessed right now: another request holds it",
+        },
+        {"Stripe-Should-Retry": "true"},
+    ),
+    (DROP, {}, {}),
+)
+
+
+class _Dropped(Response):
+    """Starts an answer it never finishes: the client sees the connection close mid-body."""
+
+    def __init__(self) -> None:
+        super().__init__(b"{", media_type="application/json", headers={"content-length": "64"})
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": b'{"object": "list"', "more_body": True})
+        raise ConnectionAbortedError("the fake Stripe dropped this connection on purpose")
 
 
 def fixtures() -> dict[str, Any]:
@@ -103,6 +149,12 @@ class FakeStripe:
         self.limited = 0
         self.latency = 0.0
         self.inject: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
+        self.failure_rate = 0.0
+        self.failed = 0
+        self.failures: Counter[int] = Counter()
+        """Failures answered, by status (:data:`DROP` for dropped connections)."""
+        self._random = random.Random(0)
+        self.at_request: dict[int, Callable[[], None]] = {}
         self.stall_at: int | None = None
         self.stalled = threading.Event()
         self.release = threading.Event()
@@ -118,19 +170,32 @@ class FakeStripe:
             ]
         )
 
-    def add(self, resource: str, count: int, *, created: int = 1_700_000_000) -> list[str]:
-        """Add ``count`` objects created one second apart from ``created`` on; their ids."""
+    def add(
+        self, resource: str, count: int, *, created: int = 1_700_000_000, step: int = 1
+    ) -> list[str]:
+        """Add ``count`` objects created ``step`` seconds apart from ``created`` on; their ids."""
+        return self.add_at(resource, [created + i * step for i in range(count)])
+
+    def add_at(self, resource: str, created: list[int]) -> list[str]:
+        """Add one object per entry of ``created`` (ties welcome), in that order; their ids."""
         start = sum(len(v) for v in self.objects.values())
-        new = [make(resource, start + i, created + i) for i in range(count)]
+        new = [make(resource, start + i, t) for i, t in enumerate(created)]
         self._encoded.update((o["id"], json.dumps(o).encode()) for o in new)
-        self.objects[resource] = sorted(
-            self.objects[resource] + new, key=lambda o: (o["created"], o["id"]), reverse=True
-        )
+        with self._lock:
+            self.objects[resource] = sorted(
+                self.objects[resource] + new, key=lambda o: (o["created"], o["id"]), reverse=True
+            )
         return [o["id"] for o in new]
+
+    def fail_randomly(self, rate: float, seed: int) -> None:
+        """From now on, answer a share ``rate`` of requests with one of :data:`TRANSIENT`,
+        drawn from a generator seeded with ``seed``."""
+        self.failure_rate = rate
+        self._random = random.Random(seed)
 
     # --- behaviour ------------------------------------------------------------------------
 
-    def _gate(self, request: Request) -> tuple[str | None, JSONResponse | None]:
+    def _gate(self, request: Request) -> tuple[str | None, Response | None]:
         key = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         now = time.monotonic()
         with self._lock:
@@ -148,22 +213,35 @@ class FakeStripe:
                     429, "invalid_request_error", "Request rate limit exceeded.", code="rate_limit"
                 )
             recent.append(now)
+            call = self.at_request.pop(len(self.requests), None)
+            failure = None
             if self.inject:
-                status, error, headers = self.inject.popleft()
-                return key, JSONResponse({"error": error}, status_code=status, headers=headers)
+                failure = self.inject.popleft()
+            elif self.failure_rate and self._random.random() < self.failure_rate:
+                failure = self._random.choice(TRANSIENT)
+            if failure is not None:
+                self.failed += 1
+                self.failures[failure[0]] += 1
+        if call is not None:
+            call()
+        if failure is not None:
+            status, error, headers = failure
+            if status == DROP:
+                return key, _Dropped()
+            return key, JSONResponse({"error": error}, status_code=status, headers=headers)
         return key, None
 
     async def _stats(self, request: Request) -> JSONResponse:
         # Not Stripe's: what the fake saw, for a benchmark that serves it from another process.
         return JSONResponse({"times": [t for t, _, _ in self.requests], "limited": self.limited})
 
-    async def _balance(self, request: Request) -> JSONResponse:
+    async def _balance(self, request: Request) -> Response:
         _, refused = self._gate(request)
         if refused:
             return refused
         return JSONResponse(fixtures()["balance"])
 
-    async def _list(self, request: Request) -> JSONResponse:
+    async def _list(self, request: Request) -> Response:
         _, refused = self._gate(request)
         if self.latency:
             await asyncio.sleep(self.latency)
@@ -187,8 +265,10 @@ class FakeStripe:
                 400, "invalid_request_error", "This value must be between 1 and 100.", param="limit"
             )
         found = self.objects[resource]
-        if "created[gte]" in q:
-            found = [o for o in found if o["created"] >= int(q["created[gte]"])]
+        for op, compare in CREATED.items():
+            if f"created[{op}]" in q:
+                bound = int(q[f"created[{op}]"])
+                found = [o for o in found if compare(o["created"], bound)]
         after = q.get("starting_after")
         if after:
             ids = [o["id"] for o in found]

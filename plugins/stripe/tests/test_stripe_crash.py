@@ -1,6 +1,7 @@
 """A crash in the middle of a run: ``platform serve`` is killed (SIGKILL) while pulling from the
-fake Stripe; the restarted platform marks the run failed, retries it, and every record lands
-exactly once."""
+fake Stripe; the restarted platform marks the run failed and retries it from the last page
+written: nothing is read twice, every record lands exactly once, ties at the page boundary and
+objects created during the run included."""
 
 from __future__ import annotations
 
@@ -62,7 +63,9 @@ def until(check, timeout: float = 20):
 
 def test_a_killed_run_is_retried_and_nothing_is_written_twice(stripe, tmp_path):
     fake, stripe_url = stripe
-    fake.add("charges", 250)
+    # Ties across the page boundaries: 7 objects a second.
+    fake.add_at("charges", [1_700_000_000 + i // 7 for i in range(250)])
+    newest = 1_700_000_000 + 249 // 7
     data = tmp_path / "platform"
     proc, url = serve(data)
     try:
@@ -81,6 +84,10 @@ def test_a_killed_run_is_retried_and_nothing_is_written_twice(stripe, tmp_path):
             )
         )
         fake.stall_at = len(fake.requests) + 2  # the second page hangs
+        # Created while the run is under way: a tie with the newest object, and a later one.
+        fake.at_request[len(fake.requests) + 2] = lambda: fake.add_at(
+            "charges", [newest, newest + 5]
+        )
         first = client.start_run(connected.flow_id).id
         assert fake.stalled.wait(20)
         until(lambda: len(client.dataset_rows(dataset)) == 100)
@@ -106,11 +113,20 @@ def test_a_killed_run_is_retried_and_nothing_is_written_twice(stripe, tmp_path):
         (error,) = killed.metrics.status_summary.errors
         assert error.code == "RUN-503" and retry.id in error.message
         assert retry.metrics.status_summary.status == "success"
+        # The retry resumed after the page the killed run wrote: it read the rest only.
+        assert killed.metrics.record_summary.input_record_count == 100
         summary = retry.metrics.record_summary
-        assert (summary.input_record_count, summary.output_record_count) == (250, 150)
+        assert (summary.input_record_count, summary.output_record_count) == (150, 150)
+        later = client.runs.get(client.start_run(connected.flow_id).id)
+        later = until(
+            lambda: (
+                (r := client.runs.get(later.id)).metrics.status_summary.status != "inProgress" and r
+            )
+        )
+        assert later.metrics.record_summary.input_record_count == 2  # created during the run
         rows = client.dataset_rows(dataset)
         ids = Counter(r["record"]["_sourceflow"]["charges_data"]["id"] for r in rows)
-        assert len(ids) == 250 and set(ids.values()) == {1}
+        assert len(ids) == 252 and set(ids.values()) == {1}
     finally:
         proc.terminate()
         proc.wait(10)

@@ -13,11 +13,10 @@ import httpx
 import pytest
 from fakestripe import KEY
 
-from sourceflow import plugins
+from sourceflow import ExploreRequest, SourceflowError, plugins
 from sourceflow.client import FlowServiceClient
 from sourceflow.config import Settings
-from sourceflow.errors import Conflict, PlatformError, SourceflowError
-from sourceflow.hooktypes import ExploreRequest
+from sourceflow.errors import Conflict, PlatformError
 from sourceflow.lifecycle import ConnectRequest, Lifecycle
 from sourceflow.model import Dataset, ScheduleParams
 from sourceflow.platform.app import PlatformConfig, create_app
@@ -202,8 +201,9 @@ def test_update_credentials_and_schedule_then_delete(stripe, served, tmp_path):
     run = client.runs.get(run_due(platform, clock, START)[0])
     assert run.metrics.status_summary.status == "failed"
     (error,) = run.metrics.status_summary.errors
-    assert error.code == "CONNECTOR-400"
+    assert error.code == "CONNECTOR-401"
     assert "Stripe refused GET /v1/charges (401" in error.message
+    assert "PATCH the connection" in error.message
     assert wrong not in json.dumps(platform.store.rows("SELECT doc FROM runs")[0]["doc"])
 
     # Put the right key back; a stale etag is refused.
