@@ -12,8 +12,9 @@ reach the service) and checks each answer with three of its checks:
 - ``status_code_conformance``: the status is declared, or explained (``EXPLAINED`` in
   test_contract.py: Adobe's files list few error statuses).
 
-Adobe's examples in the files are drawn too. Path parameters are, half of the time, the id of a resource the fixture created, so reads and
-updates of real resources are checked too, not only 404s. The contradictions in Adobe's files
+Adobe's examples in the files are drawn too. Path parameters are, half of the time, the id of
+a resource the fixture created, so reads and updates of real resources are checked too, not
+only 404s. The contradictions in Adobe's files
 are adjusted by test_contract's ``reconcile``, the one place that does it.
 
 Bounded in time: ``SOURCEFLOW_CONTRACT_EXAMPLES`` requests per operation (default 50); the
