@@ -159,6 +159,8 @@ class FlowService:
         shown = resources.masked(doc, kind)
         if kind not in (CONNECTIONS, FLOWS):
             return shown
+        if kind is FLOWS:
+            shown.update(self._flow_attributes(doc, call.scope))
         inlet_id = (
             inlets.get(doc["id"])
             if inlets is not None
@@ -175,6 +177,35 @@ class FlowService:
         holder["inletUrl"] = self.p.directory.url(inlet_id, call.base_url)
         holder["inletId"] = inlet_id
         return shown
+
+    def _flow_attributes(self, flow: dict[str, Any], scope: Scope) -> dict[str, Any]:
+        """What Adobe adds to a flow it answers: the specs of its connections
+        (``inheritedAttributes``; aepp filters on ``properties.isSourceFlow``), the link to its
+        runs, a provider reference and its last operation."""
+
+        def meta(kind: str, ids: list[str]) -> list[dict[str, Any]]:
+            found = []
+            for rid in ids:
+                doc = self.p.store.get(kind, rid, scope)
+                if doc is not None:
+                    found.append({"id": rid, "connectionSpec": doc["connectionSpec"]})
+            return found
+
+        return {
+            "inheritedAttributes": {
+                # Every flow here moves a source's data into the data lake.
+                "properties": {"isSourceFlow": True},
+                "sourceConnections": meta("sourceConnections", flow["sourceConnectionIds"]),
+                "targetConnections": meta("targetConnections", flow["targetConnectionIds"]),
+            },
+            "runs": f"/runs?property=flowId=={flow['id']}",
+            "providerRefId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sourceflow:flow:{flow['id']}")),
+            "lastOperation": {
+                "started": flow["updatedAt"],
+                "updated": 0,
+                "operation": "create" if flow["updatedAt"] == flow["createdAt"] else "update",
+            },
+        }
 
     def _list(self, kind: Kind) -> Handler:
         def list_resources(call: Call) -> Response:
