@@ -1,4 +1,4 @@
-"""The four seed tutorials (../shared/reference/seeds: HTTP API, Shopify Streaming, Stripe,
+r"""The four seed tutorials (../shared/reference/seeds: HTTP API, Shopify Streaming, Stripe,
 Chatlio), their requests as published: each ``curl`` line is read from the page itself, and
 only the host, the token and the ids are substituted before it is sent to the local platform.
 
