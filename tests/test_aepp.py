@@ -26,8 +26,11 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
+import aepp  # a [test] dependency: its absence is a failure, not a skip
 import httpx
 import pytest
+from aepp import catalog, dataprep, flowservice, ingestion
+from aepp import config as aepp_config
 
 import sourceflow
 from sourceflow.config import CATALOG_PATH, DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_ORG_ID
@@ -42,10 +45,6 @@ from sourceflow.model import (
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background
 from sourceflow.plugins import load
-
-aepp = pytest.importorskip("aepp")
-from aepp import catalog, dataprep, flowservice, ingestion  # noqa: E402
-from aepp import config as aepp_config  # noqa: E402
 
 HTTP_SPEC = "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb"
 SCHEMA = "https://ns.adobe.com/sourceflow/schemas/aepp"

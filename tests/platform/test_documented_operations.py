@@ -264,3 +264,17 @@ def test_mapping_set_versions_mappings_validation_and_preview(api, build, shared
     assert preview.json() == {"data": {"_x": {"key": "abc"}}}
     many = api.post(f"{DP}/mappingSets/preview", json={"data": [{}, {}], "mappingSet": new})
     assert many.status_code == 400 and "one record at a time" in many.json()["detail"]
+
+
+def test_the_client_raises_conflict_for_a_delete_in_use(shared_platform, api, build, sandbox):
+    """Adobe answers 400 to a delete of a resource still in use; the client calls it what it
+    is to the caller, a Conflict, naming the user."""
+    from sourceflow.client import FlowServiceClient
+    from sourceflow.config import Settings
+    from sourceflow.errors import Conflict
+
+    chain = build.http_chain()
+    settings = Settings(platform_url=shared_platform[1], sandbox=sandbox)
+    with FlowServiceClient(settings) as client, pytest.raises(Conflict) as caught:
+        client.connections.delete(chain["connection"])
+    assert caught.value.status == 400 and chain["source"] in str(caught.value)
