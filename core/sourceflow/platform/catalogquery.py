@@ -7,7 +7,8 @@ describes them for ``GET /dataSets``.
   direction is given);
 - ``properties=name,schemaRef``: only those top-level fields of each object;
 - ``property=`` conditions: ``name`` (exists), ``!name`` (does not exist), ``name~^Sample``
-  (regular expression), and ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=`` (``version>1.0.0``
+  (regular expression; one that repeats a repeating or alternating group, such as ``(a+)+``
+  or ``(a|aa)*``, is refused), and ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=`` (``version>1.0.0``
   compares version numbers part by part);
 - simple filters named after a field: ``name=a,b`` (any of the values), ``name=!a,b`` (none
   of them); in ``name`` a ``*`` is a wildcard and ``**`` a literal asterisk;
@@ -57,6 +58,9 @@ _CONDITION = re.compile(r"^\s*([A-Za-z_@$][\w.@$-]*)\s*(==|!=|>=|<=|>|<|~)(.*)$"
 _FIELD = re.compile(r"^\s*(!?)\s*([A-Za-z_@$][\w.@$-]*)\s*$")
 _ORDER = {">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le}
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
+# A quantified group holding a quantifier or alternatives ("(a+)+", "(a|aa)*"): the shapes of
+# patterns that backtrack exponentially. Python's re has no timeout, so they are refused.
+_NESTED = re.compile(r"\((?:[^()\\]|\\.)*[+*}|](?:[^()\\]|\\.)*\)[+*{]")
 
 
 def _bad(detail: str) -> Exception:
@@ -93,6 +97,12 @@ def _condition(param: str) -> Callable[[dict[str, Any]], bool]:
         if op == "~":
             if len(raw) > MAX_PATTERN:
                 raise _bad(f"property: the expression after ~ is over {MAX_PATTERN} characters")
+            if _NESTED.search(raw):
+                raise _bad(
+                    f"property: {raw!r} repeats a group that itself repeats or alternates "
+                    "(such as (a+)+ or (a|aa)*), which can take exponential time; write it "
+                    "without the nesting"
+                )
             try:
                 pattern = re.compile(raw)
             except re.error as exc:
