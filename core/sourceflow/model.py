@@ -399,15 +399,50 @@ class RunRequest:
 
 
 @define(kw_only=True)
+class DatasetClassification:
+    """A dataset's ``classification``: how its records behave and who manages it."""
+
+    data_behavior: str | None = None
+    managed_by: str | None = None
+
+
+@define(kw_only=True)
+class FileDescription:
+    """A dataset's ``fileDescription``: how Catalog stores its files."""
+
+    persisted: bool | None = None
+    container_format: str | None = None
+    format: str | None = None
+
+
+@define(kw_only=True)
 class Dataset:
-    """A minimal Catalog dataset: where a target connection's rows land."""
+    """A Catalog dataset: where a target connection's rows land.
+
+    The fields Catalog documents for a dataset object; Catalog sets ``imsOrg``, ``sandboxId``,
+    ``created``/``updated``, the ``created*``/``updated*`` users, ``version``, ``state``,
+    ``files`` and the ``adobe/…`` tags, whatever the creator sends.
+    """
 
     name: str
     id: str | None = None
     description: str | None = None
     schema_ref: XdmSchemaRef | None = None
+    tags: dict[str, list[str]] | None = None
+    classification: DatasetClassification | None = None
+    file_description: FileDescription | None = None
+    unified_tags: list[str] | None = None
+    system_labels: list[str] | None = None
+    ims_org: str | None = None
+    sandbox_id: str | None = None
+    state: str | None = None
+    version: str | None = None
+    files: str | None = None
     created: int | None = None
     updated: int | None = None
+    created_client: str | None = None
+    created_user: str | None = None
+    updated_user: str | None = None
 
 
 @define(kw_only=True)

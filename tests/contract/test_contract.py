@@ -69,7 +69,6 @@ EXPLAINED = {
     "per Adobe's troubleshooting guide; the spec writes 403 'The OAuth token is missing'",
     403: "the gateway's API key and organization checks (403000/403003/403027)",
     404: "an unknown id; Adobe answers 404 but the specs do not list it",
-    409: "deleting a resource still used by another (our choice; Adobe answers 400)",
     412: "PATCH with a stale If-Match etag",
 }
 
@@ -132,6 +131,13 @@ def reconcile(specs: dict[str, dict[str, Any]]) -> None:
         }
     # 7. Data Prep dates: the schema types createdDate/modifiedDate as date-time strings while
     #    Adobe's examples show epoch milliseconds. We follow the schema, so nothing to adjust.
+    # 8. GET /mappingSets/{id}/mappings lists a set's mappings ("returns all the mappings"),
+    #    yet declares one MappingOperation as its answer: check an array of them.
+    prep = specs["data-prep"]["paths"]["/mappingSets/{MAPPING_SET_ID}/mappings"]["get"]
+    prep["responses"]["200"]["content"]["application/json"]["schema"] = {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/MappingOperation"},
+    }
 
 
 def _load() -> dict[str, dict[str, Any]]:
@@ -367,6 +373,13 @@ def _scenario(http: httpx.Client, token: str) -> None:
     http.get(f"{dp}/mappingSets/{mapping_id}")
     http.get(f"{dp}/mappingSets/nope")
     http.get(f"{dp}/mappingSets", params={"limit": 1, "start": 0})
+    http.post(f"{dp}/mappingSets/validate", json=mapping)
+    http.post(f"{dp}/mappingSets/preview", json={"data": {"id": "a"}, "mappingSet": mapping})
+    http.post(f"{dp}/mappingSets/preview", json={"data": [1, 2], "mappingSet": mapping})
+    http.put(f"{dp}/mappingSets/{mapping_id}", json=mapping)
+    operations = http.get(f"{dp}/mappingSets/{mapping_id}/mappings").json()
+    http.get(f"{dp}/mappingSets/{mapping_id}/mappings/{operations[0]['id']}")
+    http.get(f"{dp}/mappingSets/{mapping_id}/mappings/nope")
 
     # Base connections: HTTP (with an inlet), authenticated HTTP, and a keyed one for explore.
     seed = {
@@ -492,6 +505,14 @@ def _scenario(http: httpx.Client, token: str) -> None:
         },
     )
     http.get(f"{fs}/flows/nope")
+    http.post(
+        f"{fs}/connections/search",
+        json={"queryString": "name==Sample streaming connection", "limit": 1, "count": True},
+    )
+    http.post(f"{fs}/flows/search", json={"queryString": f"id=={flow}", "projectionFields": "name"})
+    http.post(f"{fs}/flowSpecs/search", json={"queryString": "name~streaming"})
+    http.post(f"{fs}/flows/search", json={"limit": 0})
+    http.get(f"{fs}/connections/{conn}/test")
 
     # PATCH: success, without If-Match, stale, and a refused value; on every kind.
     for kind, rid, suffix in (
@@ -577,6 +598,11 @@ def _scenario(http: httpx.Client, token: str) -> None:
             break
         time.sleep(0.02)
     http.get(f"{fs}/runs", params={"property": f"flowId=={scheduled}", "count": "true"})
+    etag = http.get(f"{fs}/runs/{run}").json()["items"][0]["eTag"]
+    http.put(f"{fs}/runs/{run}", json={"providerRefId": "ext-1"}, headers={"If-Match": etag})
+    http.put(f"{fs}/runs/{run}", json={"providerRefId": "ext-2"}, headers={"If-Match": etag})
+    http.put(f"{fs}/runs/{run}", json={"metrics": {}})
+    http.put(f"{fs}/runs/nope", json={})
     http.get(f"{fs}/runs/nope")
 
     # The gateway.
@@ -679,6 +705,7 @@ def test_the_explained_statuses_are_documented():
         "explore",
         "PATCH",
         "createdDate",
+        "MappingOperation",
     ):
         assert needle in section[1], f"docs/platform.md does not discuss {needle}"
 

@@ -143,6 +143,10 @@ def error_from_response(
     text = "" if body is not None else response.text
     detail = human_message(body, text, response.reason_phrase)
     cls = (classes or {}).get(status) or error_class(status)
+    if method == "DELETE" and status == 400:
+        # A DELETE has no body to be malformed: Adobe's Flow Service answers 400 when the
+        # resource is still used by another, which is a conflict to the caller.
+        cls = Conflict
     hint = (hints or {}).get(status) or _HINTS.get(status)
     if status >= 500 and hint is None:
         hint = "the platform could not answer; try again later"

@@ -1,7 +1,12 @@
 """A minimal Catalog (datasets), and our own extension to read what landed in them.
 
 Catalog's shapes are its own: creating answers 201 ``["@/dataSets/{id}"]``, reading answers
-``{"{id}": {...}}``. Under ``/sourceflow/`` (not an Adobe path) this platform adds:
+``{"{id}": {...}}``, deleting 200 ``["@/dataSets/{id}"]``. A dataset carries the fields
+Catalog documents (``tags`` with ``adobe/pqs/table``, ``classification``, ``fileDescription``,
+``imsOrg``, ``state``, ``version`` …) and lists take Catalog's parameters
+(:mod:`sourceflow.platform.catalogquery`).
+
+Under ``/sourceflow/`` (not an Adobe path) this platform adds:
 
 - ``GET /sourceflow/dataSets/{id}/rows?limit=&start=`` → ``{"items": [{"xactionId",
   "flowId", "receivedTimeMs", "record"}]}``: the rows the ingest worker wrote;
@@ -13,17 +18,19 @@ Catalog's shapes are its own: creating answers 201 ``["@/dataSets/{id}"]``, read
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from attrs import evolve
 from starlette.responses import Response
 from starlette.routing import Route
 
 from sourceflow import wire
 from sourceflow.config import CATALOG_PATH as CAT
-from sourceflow.model import Dataset
-from sourceflow.platform import replay, resources
+from sourceflow.model import Dataset, DatasetClassification, FileDescription
+from sourceflow.platform import catalogquery, replay, resources
 from sourceflow.platform.problems import problem
 from sourceflow.platform.query import whole
 from sourceflow.platform.web import Call, answer, route
@@ -33,6 +40,15 @@ if TYPE_CHECKING:
 
 SERVICE = "CATALOG"
 EXTENSION = "/sourceflow"
+# The top-level fields of a dataset object, which Catalog's simple filters may name.
+DATASET_FIELDS = frozenset(wire.camel(a.name) for a in attrs.fields(Dataset))
+
+
+def _table_name(name: str, dataset_id: str) -> str:
+    """The Query Service table name Catalog derives from a dataset's name (``adobe/pqs/table``):
+    lower case, non-alphanumerics as underscores; the id makes it unique."""
+    base = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "dataset"
+    return f"{base}_{dataset_id[-6:]}"
 
 
 class Catalog:
@@ -48,6 +64,7 @@ class Catalog:
             route(f"{CAT}/dataSets", self.list, ["GET"], guard=guard, service=SERVICE),
             route(f"{CAT}/dataSets", self.create, ["POST"], guard=guard, service=SERVICE),
             route(f"{CAT}/dataSets/{{id}}", self.get, ["GET"], guard=guard, service=SERVICE),
+            route(f"{CAT}/dataSets/{{id}}", self.delete, ["DELETE"], guard=guard, service=SERVICE),
             route(f"{EXTENSION}/dataSets/{{id}}/rows", self.rows, ["GET"], guard=guard),
             route(f"{EXTENSION}/flows/{{id}}/failures", self.failures, ["GET"], guard=guard),
         ]
@@ -56,37 +73,94 @@ class Catalog:
         """``POST /dataSets`` → 201 ``["@/dataSets/{id}"]``."""
         dataset = resources.parse(call.json(SERVICE), Dataset, service=SERVICE)
         now = resources.now_ms()
-        dataset = evolve(dataset, id=secrets.token_hex(12), created=now, updated=now)
+        dataset_id = secrets.token_hex(12)  # 24 hex characters, like Catalog's ids
+        table = _table_name(dataset.name, dataset_id)
+        tags = {k: list(v) for k, v in (dataset.tags or {}).items()}
+        # Catalog adds the Query Service table name and the storage format to every dataset.
+        tags.setdefault("adobe/pqs/table", [table])
+        tags.setdefault("adobe/siphon/table/format", ["parquet"])
+        who = call.who
+        dataset = evolve(
+            dataset,
+            id=dataset_id,
+            tags=tags,
+            classification=DatasetClassification(
+                data_behavior=(dataset.classification and dataset.classification.data_behavior)
+                or "time-series",
+                managed_by=(dataset.classification and dataset.classification.managed_by)
+                or "CUSTOMER",
+            ),
+            file_description=dataset.file_description
+            or FileDescription(persisted=True, container_format="parquet", format="parquet"),
+            ims_org=who.org_id,
+            sandbox_id=resources.sandbox_id(call.scope),
+            state="DRAFT",
+            version="1.0.0",
+            files=f"@/dataSetFiles?dataSetId={dataset_id}",
+            created=now,
+            updated=now,
+            created_client=who.client_id,
+            created_user=who.client_id,
+            updated_user=who.client_id,
+        )
         doc = wire.to_json(dataset)
         with self.p.store.transaction() as db:
             self.p.store.put(db, "dataSets", doc["id"], call.scope, now, doc)
         return answer([f"@/dataSets/{doc['id']}"], 201)
 
     def get(self, call: Call) -> Response:
-        """``GET /dataSets/{id}`` → ``{"{id}": {...}}``."""
-        doc = self._dataset(call)
-        return answer({doc["id"]: doc})
+        """``GET /dataSets/{id}`` (or ``{id1},{id2}``) → ``{"{id}": {...}}``; ``properties``
+        keeps only the fields it names."""
+        found: dict[str, Any] = {}
+        for dataset_id in call.params["id"].split(","):
+            doc = self._dataset(call, dataset_id.strip())
+            found[doc["id"]] = catalogquery.shown(doc, call.arg("properties"))
+        return answer(found)
 
     def list(self, call: Call) -> Response:
-        """``GET /dataSets?limit=&start=`` → ``{"{id}": {...}, ...}`` (Catalog: at most 100)."""
-        limit = whole(call.arg("limit"), "limit", 50, least=1, most=100, service=SERVICE)
-        start = whole(call.arg("start"), "start", 0, least=0, service=SERVICE)
-        docs = self.p.store.all("dataSets", call.scope)[start : start + limit]
-        return answer({d["id"]: d for d in docs})
+        """``GET /dataSets`` with Catalog's parameters (:mod:`.catalogquery`) →
+        ``{"{id}": {...}, ...}``."""
+        docs = self.p.store.all("dataSets", call.scope)
+        return answer(catalogquery.select(docs, call.query.multi_items(), DATASET_FIELDS))
 
-    def _dataset(self, call: Call) -> dict[str, Any]:
-        doc = self.p.store.get("dataSets", call.params["id"], call.scope)
+    def delete(self, call: Call) -> Response:
+        """``DELETE /dataSets/{id}`` → 200 ``["@/dataSets/{id}"]``, as Catalog answers it.
+
+        A dataset still named by a target connection is refused, naming it: its flow would
+        lose the place its rows go.
+        """
+        doc = self._dataset(call, call.params["id"])
+        users = [
+            f"{t['id']} ({t.get('name', '')})"
+            for t in self.p.store.all("targetConnections", call.scope)
+            if ((t.get("params") or {}).get("dataSetId")) == doc["id"]
+        ]
+        if users:
+            raise problem(
+                400,
+                f"dataset {doc['id']} is still the target of target connection"
+                f"{'s' if len(users) > 1 else ''} {', '.join(users)}; delete "
+                f"{'them' if len(users) > 1 else 'it'} first",
+                title="Resource in use",
+                service=SERVICE,
+            )
+        with self.p.store.transaction() as db:
+            self.p.store.delete(db, "dataSets", doc["id"], call.scope)
+        return answer([f"@/dataSets/{doc['id']}"])
+
+    def _dataset(self, call: Call, dataset_id: str) -> dict[str, Any]:
+        doc = self.p.store.get("dataSets", dataset_id, call.scope)
         if doc is None:
             raise problem(
                 404,
-                f"no dataset {call.params['id']!r} in sandbox {call.scope.sandbox!r}",
+                f"no dataset {dataset_id!r} in sandbox {call.scope.sandbox!r}",
                 service=SERVICE,
             )
         return doc
 
     def rows(self, call: Call) -> Response:
         """Our extension: the rows written to a dataset, oldest first."""
-        dataset = self._dataset(call)
+        dataset = self._dataset(call, call.params["id"])
         limit = whole(call.arg("limit"), "limit", 100, least=1, most=10_000)
         start = whole(call.arg("start"), "start", 0, least=0)
         found = self.p.store.rows(

@@ -8,6 +8,7 @@ answer ``{"items": [...]}``, updates need ``If-Match``.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from starlette.routing import Route
 
 from sourceflow import model, wire
 from sourceflow.config import FLOWSERVICE_PATH as FS
+from sourceflow.errors import SourceflowError
 from sourceflow.platform import query, resources
 from sourceflow.platform.explore import explore
 from sourceflow.platform.problems import problem
@@ -61,6 +63,12 @@ class FlowService:
                 guard=guard,
             ),
         ]
+        found += [
+            route(f"{FS}/connections/search", self._search(CONNECTIONS), ["POST"], guard=guard),
+            route(f"{FS}/flows/search", self._search(FLOWS), ["POST"], guard=guard),
+            route(f"{FS}/flowSpecs/search", self.search_flow_specs, ["POST"], guard=guard),
+            route(f"{FS}/connections/{{id}}/test", self.test_connection, ["GET"], guard=guard),
+        ]
         for kind in KINDS:
             found += [
                 route(f"{FS}/{kind.name}", self._list(kind), ["GET"], guard=guard),
@@ -104,6 +112,37 @@ class FlowService:
             )
         return answer({"items": [self.p.specs.describe_flow_spec(spec)]})
 
+    def search_flow_specs(self, call: Call) -> Response:
+        """``POST /flowSpecs/search`` ``{queryString, limit, orderby, count}``."""
+        wanted, _ = _search_query(call)
+        docs = [self.p.specs.describe_flow_spec(s) for s in self.p.specs.flow_specs()]
+        return answer(query.page(docs, wanted, "/flowSpecs/search"))
+
+    def test_connection(self, call: Call) -> Response:
+        """``GET /connections/{id}/test`` → ``{"result": true|false}``: whether the plugin
+        still accepts the connection's credentials (its ``sourceflow_authenticate``); a source
+        without that hook has nothing to check."""
+        doc = self._stored(CONNECTIONS, call)
+        source = self.p.specs.source(doc["connectionSpec"]["id"])
+        if source is None:
+            raise problem(
+                400, f"no installed source provides connection spec {doc['connectionSpec']['id']}"
+            )
+        if not self.p.registry.implements("sourceflow_authenticate", source):
+            return answer({"result": True})
+        credentials = dict(((doc.get("auth") or {}).get("params")) or {})
+        try:
+            self.p.registry.call("sourceflow_authenticate", source, credentials=credentials)
+        except SourceflowError:
+            return answer({"result": False})
+        except Exception as exc:
+            plugin = self.p.registry.owner(source)
+            raise problem(
+                502,
+                f"plugin {plugin!r} failed in sourceflow_authenticate: {type(exc).__name__}",
+            ) from None
+        return answer({"result": True})
+
     # --- resources ----------------------------------------------------------------------------
 
     def _stored(self, kind: Kind, call: Call) -> dict[str, Any]:
@@ -120,6 +159,8 @@ class FlowService:
         shown = resources.masked(doc, kind)
         if kind not in (CONNECTIONS, FLOWS):
             return shown
+        if kind is FLOWS:
+            shown.update(self._flow_attributes(doc, call.scope))
         inlet_id = (
             inlets.get(doc["id"])
             if inlets is not None
@@ -137,6 +178,35 @@ class FlowService:
         holder["inletId"] = inlet_id
         return shown
 
+    def _flow_attributes(self, flow: dict[str, Any], scope: Scope) -> dict[str, Any]:
+        """What Adobe adds to a flow it answers: the specs of its connections
+        (``inheritedAttributes``; aepp filters on ``properties.isSourceFlow``), the link to its
+        runs, a provider reference and its last operation."""
+
+        def meta(kind: str, ids: list[str]) -> list[dict[str, Any]]:
+            found = []
+            for rid in ids:
+                doc = self.p.store.get(kind, rid, scope)
+                if doc is not None:
+                    found.append({"id": rid, "connectionSpec": doc["connectionSpec"]})
+            return found
+
+        return {
+            "inheritedAttributes": {
+                # Every flow here moves a source's data into the data lake.
+                "properties": {"isSourceFlow": True},
+                "sourceConnections": meta("sourceConnections", flow["sourceConnectionIds"]),
+                "targetConnections": meta("targetConnections", flow["targetConnectionIds"]),
+            },
+            "runs": f"/runs?property=flowId=={flow['id']}",
+            "providerRefId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sourceflow:flow:{flow['id']}")),
+            "lastOperation": {
+                "started": flow["updatedAt"],
+                "updated": 0,
+                "operation": "create" if flow["updatedAt"] == flow["createdAt"] else "update",
+            },
+        }
+
     def _list(self, kind: Kind) -> Handler:
         def list_resources(call: Call) -> Response:
             wanted = query.parse(call.query.multi_items())
@@ -152,6 +222,25 @@ class FlowService:
             return answer(query.page(docs, wanted, f"/{kind.name}"))
 
         return list_resources
+
+    def _search(self, kind: Kind) -> Handler:
+        def search_resources(call: Call) -> Response:
+            """``POST /{kind}/search`` ``{queryString, limit, orderby, count}``: the listing
+            ``GET /{kind}`` answers, with its query in the body."""
+            wanted, fields = _search_query(call)
+            inlets = self.p.directory.inlets_of(kind.name, call.scope)
+            docs = [
+                self._present(kind, d, call, inlets)
+                for d in self.p.store.all(kind.name, call.scope)
+            ]
+            found = query.page(docs, wanted, f"/{kind.name}/search")
+            if fields:
+                found["items"] = [
+                    {k: v for k, v in d.items() if k in fields or k == "id"} for d in found["items"]
+                ]
+            return answer(found)
+
+        return search_resources
 
     def _get(self, kind: Kind) -> Handler:
         def get_resource(call: Call) -> Response:
@@ -224,11 +313,13 @@ class FlowService:
                     if stored["id"] in _as_list(u.get(key))
                 ]
                 if users:
+                    # Adobe's Flow Service refuses this with a 400, not a 409.
                     raise problem(
-                        409,
+                        400,
                         f"{kind.label} {stored['id']} is still used by {user_kind.label}"
                         f"{'s' if len(users) > 1 else ''} {', '.join(users)}; delete "
                         f"{'them' if len(users) > 1 else 'it'} first",
+                        title="Resource in use",
                     )
             with self.p.store.transaction() as db:
                 self.p.store.delete(db, kind.name, stored["id"], call.scope)
@@ -242,3 +333,45 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+def _search_query(call: Call) -> tuple[query.ListQuery, set[str]]:
+    """The listing query of a ``/search`` body: ``queryString`` holds ``property`` conditions
+    (``name==x``, several joined by ``&``; a leading ``property=`` is allowed), ``limit`` (at
+    most 1000), ``orderby``, ``count``, and for flows ``projectionFields`` (the top-level fields
+    to answer). A ``continuationToken`` in the URL carries all of it instead."""
+    token = call.arg("continuationToken")
+    if token is not None:
+        return query.parse([("continuationToken", token)]), set()
+    body = call.json()
+    if not isinstance(body, dict):
+        raise problem(400, 'the body must be a JSON object such as {"queryString": "name==x"}')
+    items: list[tuple[str, str]] = []
+    text = body.get("queryString")
+    if text is not None:
+        if not isinstance(text, str):
+            raise problem(400, f"queryString: must be a string (got {json.dumps(text)[:40]})")
+        for part in text.split("&"):
+            part = part.strip().removeprefix("property=")
+            if part:
+                items.append(("property", part))
+    limit = body.get("limit")
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise problem(400, f"limit: must be a whole number from 1 to 1000 (got {limit!r:.40})")
+        items.append(("limit", str(limit)))
+    orderby = body.get("orderby")
+    if orderby is not None:
+        if not isinstance(orderby, str):
+            raise problem(400, f"orderby: must be a string (got {orderby!r:.40})")
+        items.append(("orderby", orderby))
+    count = body.get("count")
+    if count is not None:
+        if not isinstance(count, bool):
+            raise problem(400, f"count: must be true or false (got {count!r:.40})")
+        items.append(("count", str(count).lower()))
+    fields = body.get("projectionFields")
+    if fields is not None and not isinstance(fields, str):
+        raise problem(400, f"projectionFields: must be a string (got {fields!r:.40})")
+    names = {f.strip() for f in (fields or "").split(",") if f.strip()}
+    return query.parse(items), names

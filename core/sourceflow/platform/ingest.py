@@ -133,6 +133,7 @@ class IngestWorker:
         self._progress = threading.Condition()
         self._thread: threading.Thread | None = None
         self._compiled: dict[str, Compiled | SourceflowError] = {}
+        self._compiled_generation = -1
 
     def start(self) -> None:
         """Start the thread; it first takes whatever is pending."""
@@ -252,6 +253,11 @@ class IngestWorker:
 
     def _compile(self, plan: FlowPlan) -> Compiled | SourceflowError:
         assert plan.mapping_id is not None
+        # A mapping set may be replaced (PUT /mappingSets/{id}): any write to the store may
+        # be one, and they are rare next to messages, so compile again after any.
+        if self._compiled_generation != self.store.generation:
+            self._compiled.clear()
+            self._compiled_generation = self.store.generation
         if plan.mapping_id not in self._compiled:
             self._compiled[plan.mapping_id] = self._compile_now(plan)
         return self._compiled[plan.mapping_id]

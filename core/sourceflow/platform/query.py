@@ -3,10 +3,10 @@
 
 - ``property=field==value`` with ``==``, ``!=``, ``>``, ``<``, ``>=``, ``<=`` and ``~``
   (contains, case-insensitive); a bare ``property=field`` keeps resources that have the field.
-  Fields may be dotted (``auth.params.sourceId``, ``flowSpec.id``); a list field matches when
-  any element does. Several conditions, comma-separated or repeated, must all hold; a
-  comma-separated part without an operator after ``==``/``!=`` adds an alternative value
-  (``property=id==a,b``).
+  Fields may be dotted (``auth.params.sourceId``, ``flowSpec.id``) and may mark lists with
+  ``[]`` (``transformations[].params.mappingId``); a list field matches when any element does.
+  Several conditions, comma-separated or repeated, must all hold; a comma-separated part
+  without an operator after ``==``/``!=`` adds an alternative value (``property=id==a,b``).
 - ``orderby=createdAt`` sorts ascending, ``orderby=-createdAt`` descending; without it,
   resources come oldest first.
 - ``continuationToken`` is opaque to callers: it carries the whole query and the offset, so
@@ -29,8 +29,9 @@ from sourceflow.platform.problems import problem
 
 DEFAULT_LIMIT = 100
 
-_CONDITION = re.compile(r"^\s*([A-Za-z_@$][\w.@$-]*)\s*(==|!=|>=|<=|>|<|~)(.*)$", re.S)
-_FIELD = re.compile(r"^\s*([A-Za-z_@$][\w.@$-]*)\s*$")
+# A field path may mark lists with "[]" (transformations[].params.mappingId), as Adobe writes it.
+_CONDITION = re.compile(r"^\s*([A-Za-z_@$][\w.@$\[\]-]*)\s*(==|!=|>=|<=|>|<|~)(.*)$", re.S)
+_FIELD = re.compile(r"^\s*([A-Za-z_@$][\w.@$\[\]-]*)\s*$")
 
 
 @define
@@ -154,7 +155,8 @@ def conditions(properties: Sequence[str]) -> list[Condition]:
 def values_at(doc: Any, dotted: str) -> list[Any]:
     """Every value at a dotted path; lists along the way are searched element by element."""
     current = [doc]
-    for key in dotted.split("."):
+    # Lists are searched element by element anyway: "[]" only says where one is.
+    for key in dotted.replace("[]", "").split("."):
         following: list[Any] = []
         for item in current:
             for candidate in item if isinstance(item, list) else [item]:
@@ -231,11 +233,14 @@ def _sortable(value: Any) -> tuple[str, Any]:
 
 
 def page(docs: list[dict[str, Any]], query: ListQuery, path: str) -> dict[str, Any]:
-    """The answer to a listing: ``items``, ``_links.next`` when more remain, ``count``."""
+    """The answer to a listing: ``items``, ``_links`` (with ``next`` when more remain),
+    ``count``."""
     selected = [d for d in docs if matches(d, conditions(query.properties))]
     ordered = _sort(selected, query.orderby)
     end = query.start + query.limit
-    answer: dict[str, Any] = {"items": ordered[query.start : end]}
+    # Adobe's lists carry ``_links`` on every page, an empty one on the last; clients such as
+    # aepp read ``res["_links"]`` unguarded.
+    answer: dict[str, Any] = {"items": ordered[query.start : end], "_links": {}}
     if end < len(ordered):
         following = ListQuery(query.properties, query.orderby, query.limit, end, query.count)
         answer["_links"] = {"next": {"href": f"{path}?continuationToken={_token(following)}"}}

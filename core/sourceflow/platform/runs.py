@@ -9,6 +9,7 @@ message}``). The scheduler (:mod:`sourceflow.platform.scheduler`) executes them.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import uuid
@@ -98,6 +99,7 @@ class Runs:
             route(f"{FS}/runs", self.create, ["POST"], guard=guard),
             route(f"{FS}/runs", self.list, ["GET"], guard=guard),
             route(f"{FS}/runs/{{id}}", self.get, ["GET"], guard=guard),
+            *self.update_routes(),
         ]
 
     def create(self, call: Call) -> Response:
@@ -136,3 +138,95 @@ class Runs:
         if found is None or found[1] != call.scope:
             raise problem(404, f"no run {call.params['id']!r} in sandbox {call.scope.sandbox!r}")
         return answer({"items": [found[0]]})
+
+    # --- PUT /runs/{id} -----------------------------------------------------------------------
+
+    def update_routes(self) -> builtins.list[Route]:
+        """``PUT /runs/{id}`` (Adobe's ``updateRun``)."""
+        return [route(f"{FS}/runs/{{id}}", self.update, ["PUT"], guard=self.p.gateway)]
+
+    def update(self, call: Call) -> Response:
+        """``PUT /runs/{id}`` with ``UpdateFlowRunRequest``: set what a provider reports about a
+        finished run (``providerRefId``, ``params``, ``activities`` …) → 200 and the run.
+
+        ``flowId`` and ``flowSpec`` may be sent but not changed; ``metrics`` are measured here
+        and are not taken from callers. A run still open is refused: the scheduler writes it.
+        An ``If-Match`` naming an older ``eTag`` is refused with 412.
+        """
+        body = call.json()
+        if not isinstance(body, dict):
+            raise problem(400, 'the body must be a JSON object such as {"providerRefId": "..."}')
+        changes = _run_changes(body)
+        with self.p.store.transaction() as db:
+            found = load(self.p.store, call.params["id"])
+            if found is None or found[1] != call.scope:
+                raise problem(
+                    404, f"no run {call.params['id']!r} in sandbox {call.scope.sandbox!r}"
+                )
+            doc, _, status = found
+            for key in ("flowId", "flowSpec", "metrics"):
+                if key in body and body[key] != doc.get(key):
+                    why = (
+                        "is measured by the platform"
+                        if key == "metrics"
+                        else "is fixed when the run starts"
+                    )
+                    raise problem(400, f"{key}: cannot be changed: it {why}")
+            if status in OPEN:
+                raise problem(
+                    400,
+                    f"run {doc['id']} is {status}: update it once it has finished "
+                    f"(GET /runs/{doc['id']} shows its status)",
+                )
+            given = call.headers.get("if-match")
+            if given and given.strip() != "*" and _bare(given) != _bare(str(doc.get("eTag"))):
+                raise problem(
+                    412,
+                    f"the run changed since etag {given.strip()} was read (it is now "
+                    f"{doc.get('eTag')}); GET it again and re-apply your change",
+                )
+            etag = resources.new_etag()
+            doc = {
+                **doc,
+                **changes,
+                "updatedAt": resources.now_ms(),
+                "updatedBy": call.who.client_id,
+                "updatedClient": call.who.client_id,
+                "eTag": etag,
+            }
+            save(db, doc, status)
+        location = f"{call.base_url}{FS}/runs/{doc['id']}"
+        return answer(doc, 200, {"Location": location, "ETag": etag})
+
+
+# The fields of UpdateFlowRunRequest a caller may set, and what each must be.
+_RUN_FIELDS: dict[str, tuple[type, type | None, str]] = {
+    "providerRefId": (str, None, "a string"),
+    "parentFlowRunId": (str, None, "a string"),
+    "childFlowRunIds": (list, str, "a list of strings"),
+    "recordTypes": (list, str, "a list of strings"),
+    "params": (dict, None, "an object"),
+    "predecessors": (list, dict, "a list of objects"),
+    "activities": (list, dict, "a list of objects"),
+}
+
+
+def _run_changes(body: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in ("flowId", "flowSpec", "metrics"):
+            continue
+        if key not in _RUN_FIELDS:
+            known = ", ".join(sorted(_RUN_FIELDS))
+            raise problem(400, f"{key}: not a field of a run update (known: {known})")
+        kind, item, says = _RUN_FIELDS[key]
+        members: list[Any] = value if isinstance(value, list) else []
+        ok = isinstance(value, kind) and (item is None or all(isinstance(v, item) for v in members))
+        if not ok:
+            raise problem(400, f"{key}: must be {says} (got {json.dumps(value)[:40]})")
+        changes[key] = value
+    return changes
+
+
+def _bare(etag: str) -> str:
+    return etag.strip().removeprefix("W/").strip('"')

@@ -23,7 +23,8 @@ from sourceflow.plugins import Registry
 
 DATA_LAKE = ConnectionSpec(
     id=DATA_LAKE_SPEC_ID,
-    name="Data Lake",
+    # Adobe's name for it; aepp's createTargetConnectionDataLake looks the spec up by it.
+    name="datalake",
     provider_id=PROVIDER_STREAMING,
     type="target",
     attributes={"category": "Data Lake", "isSource": False, "connectorName": "Data Lake"},
