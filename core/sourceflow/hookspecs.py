@@ -171,6 +171,29 @@ def sourceflow_verify_delivery(source: Source, request: Delivery) -> Verdict | N
     """
 
 
+@hookspec(firstresult=True)
+def sourceflow_delivery_record(
+    source: Source, object: str | None, message: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Ingest: the record a delivered message stands for, as the flow's mapping reads it.
+
+    Called by the local platform's ingest worker for each stored message of a flow whose
+    source implements it, before the mapping. A source whose webhooks wrap the record in an
+    envelope unwraps it here, so that a pushed record and a pulled one are the same record
+    (Stripe: an event's ``data.object``, shaped as its scheduled reads yield it). For a
+    scheduled source, a record that a run or an earlier delivery already wrote to the flow
+    (the same object, in the same version) lands once. A plugin that does not implement it
+    maps each message as it came.
+
+    :param object: the flow's object (its source connection's ``params.resourcePath``): a
+        webhook endpoint may send events about other objects than the flow reads.
+    :param message: the delivered JSON object (already verified and de-duplicated by id).
+    :return: the record, or None when the message stands for no record of the flow's object
+        (it is then listed among the flow's failures, with the reason, rather than dropped
+        silently).
+    """
+
+
 @hookspec
 def sourceflow_before_step(step: Step) -> None:
     """Observer: a lifecycle step is about to run. For host apps: audit, metrics, progress."""

@@ -581,7 +581,7 @@ class Engine:
 
     def _endpoint_step(self, w: _Walk) -> None:
         source, record = w.desired.source, w.record
-        if source.mode != "streaming" or source.inlet_on is None:
+        if source.inlet_on is None:
             return
         owner = "base_connection" if source.inlet_on == "connection" else "flow"
         fingerprint = secret_hash(
@@ -599,6 +599,15 @@ class Engine:
             change.id = record.ids.get("endpoint")
             return
         endpoint = self._current_endpoint(w)
+        if endpoint is None:  # a scheduled source's webhooks, on a platform with no inlet
+            change.action = "unchanged"
+            self.progress(
+                "endpoint",
+                "skipped",
+                f"this platform gives {source.title} flows no inlet: send its webhooks "
+                "through sourceflow relay (docs/relay.md), or rely on the scheduled pull",
+            )
+            return
         with self._observed("endpoint", source) as result:
             inlet = {
                 "inletUrl": endpoint.inlet_url,
@@ -634,7 +643,9 @@ class Engine:
             change.id = endpoint.inlet_id
             result.update(inletUrl=endpoint.inlet_url, flowId=endpoint.flow_id)
 
-    def _current_endpoint(self, w: _Walk) -> Endpoint:
+    def _current_endpoint(self, w: _Walk) -> Endpoint | None:
+        """The flow's inlet as an endpoint; None for a scheduled source's optional inlet
+        that this platform did not make (Adobe makes none for a batch source's flow)."""
         source = w.desired.source
         flow = self.client.flows.get(w.ids["flow"])
         if source.inlet_on == "connection":
@@ -645,6 +656,8 @@ class Engine:
             values = flow.options or {}
             where = "the flow's options"
         url, inlet_id = values.get("inletUrl"), values.get("inletId")
+        if not url and source.mode != "streaming":
+            return None
         if not url:
             raise SourceflowError(
                 f"the platform gave no inlet URL for {source.name!r} ({where} has no inletUrl)",

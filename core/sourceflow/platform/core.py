@@ -107,7 +107,7 @@ class Platform:
             )
             self._directory = Directory(store, self.specs, self.config.inlet_base_url)
             self._checks = Checks(store, self.specs, self.registry)
-            self._ingest = IngestWorker(store, self._directory)
+            self._ingest = IngestWorker(store, self._directory, self.registry)
             self._commits = GroupCommit(store, on_commit=self._ingest.wake)
             self._scheduler = Scheduler(self)
             self._store = store

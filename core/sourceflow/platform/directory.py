@@ -15,6 +15,7 @@ from typing import Any
 
 from attrs import frozen
 
+from sourceflow.hooktypes import Source
 from sourceflow.model import JSON
 from sourceflow.platform.ingress import InletInfo
 from sourceflow.platform.specs import Specs
@@ -34,6 +35,18 @@ class FlowPlan:
     scope: Scope
     dataset_id: str | None
     mapping_id: str | None
+    source: Source | None = None
+    """The flow's source, when its plugin turns delivered messages into records or its
+    records are pulled too (what ingest asks the plugin, and whether it de-duplicates)."""
+    object: str | None = None
+    """The source connection's object (:func:`object_of`)."""
+
+
+def object_of(source_connection: JSON | None) -> str | None:
+    """What a source connection reads: ``params.resourcePath``, as Adobe's batch sources
+    name it (None when it names nothing)."""
+    value = ((source_connection or {}).get("params") or {}).get("resourcePath")
+    return str(value) if value else None
 
 
 class Directory:
@@ -201,9 +214,12 @@ class Directory:
             ):
                 mapping_id = str(t["params"]["mappingId"])
                 break
+        first = self._first_source_connection(flow, scope)
         return FlowPlan(
             flow_id=flow_id,
             scope=scope,
             dataset_id=str(dataset_id) if dataset_id else None,
             mapping_id=mapping_id,
+            source=self.specs.source(first["connectionSpec"]["id"]) if first else None,
+            object=object_of(first),
         )

@@ -149,8 +149,16 @@ def spec_problems(source: Source) -> list[str]:
         )
     if source.mode == "streaming" and source.inlet_on is None:
         problems.append("a streaming source must say where its inlet lives (inlet_on)")
-    if source.mode == "scheduled" and source.inlet_on is not None:
-        problems.append("a scheduled source has no inlet (inlet_on must be None)")
+    if source.mode == "scheduled" and source.inlet_on == "connection":
+        problems.append(
+            "a scheduled source's optional webhook inlet belongs to its flow "
+            '(inlet_on="flow"), not to its base connection'
+        )
+    if source.mode == "scheduled" and source.inlet_on is not None and not source.delivery_secret:
+        problems.append(
+            "a scheduled source with a webhook inlet must name its delivery_secret: unsigned "
+            "pushes into a pulled dataset would be anyone's to write"
+        )
     return problems
 
 

@@ -577,8 +577,8 @@ class PluginConformance:
     ) -> None:
         """A streaming source's inlet answers 400 to a body that is not JSON (signed as a real
         sender would sign it, so only the body is wrong)."""
-        if subject.source.mode != "streaming":
-            pytest.skip(f"{subject.source.name} is scheduled: it has no inlet")
+        if subject.source.inlet_on is None:
+            pytest.skip(f"{subject.source.name} has no inlet")
         credentials = dict(plugin_credentials)
         lifecycle = Lifecycle(sourceflow_client, subject.registry, StateFile(tmp_path / "s.json"))
         done = lifecycle.connect(
@@ -764,7 +764,7 @@ class PluginConformance:
         """Through ``connect`` and the running inlet: forged, altered and unsigned deliveries
         are refused with 401 on the one-message and the batch routes, and no row lands."""
         source = subject.source
-        if source.mode != "streaming" or not subject.registry.implements(
+        if source.inlet_on is None or not subject.registry.implements(
             "sourceflow_verify_delivery", source
         ):
             pytest.skip(f"{subject.name} has no signed inlet to attack")

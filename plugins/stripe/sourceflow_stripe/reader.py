@@ -38,6 +38,16 @@ RESOURCES = (
     "prices",
 )
 
+# The ``object`` field of each resource's objects (and of the objects in its events).
+OBJECT_TYPES = {
+    "charges": "charge",
+    "subscriptions": "subscription",
+    "refunds": "refund",
+    "balance_transactions": "balance_transaction",
+    "customers": "customer",
+    "prices": "price",
+}
+
 # Stripe leaves canceled subscriptions out of the list unless asked for every status.
 LIST_PARAMS: dict[str, dict[str, Any]] = {"subscriptions": {"status": "all"}}
 

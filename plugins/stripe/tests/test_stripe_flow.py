@@ -234,8 +234,8 @@ def test_update_credentials_and_schedule_then_delete(stripe, served, tmp_path):
     with pytest.raises(Conflict, match="still used by source connection"):
         client.connections.delete(base_id)
     record = lifecycle.state.get("stripe-charges", client.settings.platform_url, "prod")
-    assert lifecycle.teardown(record) == [
-        "flow", "target_connection", "source_connection", "base_connection",
+    assert lifecycle.teardown(record) == [  # the endpoint: the flow's webhook inlet
+        "endpoint", "flow", "target_connection", "source_connection", "base_connection",
     ]  # fmt: skip
     assert list(client.flows.list()) == []
     assert len(list(client.runs.list(property=f"flowId=={connected.flow_id}"))) == 2
