@@ -40,7 +40,13 @@ from sourceflow.hooktypes import (
     SourceParams,
     Verdict,
 )
-from sourceflow.lifecycle import ConnectRequest, Lifecycle, check_credentials, with_defaults
+from sourceflow.lifecycle import (
+    Connected,
+    ConnectRequest,
+    Lifecycle,
+    check_credentials,
+    with_defaults,
+)
 from sourceflow.plugins import GROUP, Registry
 from sourceflow.plugins import load as load_plugins
 from sourceflow.state import StateFile
@@ -402,18 +408,10 @@ class PluginConformance:
         teardown, after which no connection, source or target connection or flow is left."""
         client, source = sourceflow_client, subject.source
         credentials = dict(plugin_credentials)
-        lifecycle = Lifecycle(client, subject.registry, StateFile(tmp_path / "state.json"))
         obj = self._object()
         try:
-            done = lifecycle.connect(
-                ConnectRequest(
-                    source=source.name,
-                    name="conformance",
-                    dataset_id=sourceflow_dataset,
-                    credentials=credentials,
-                    object=obj,
-                    tenant=self.tenant,
-                )
+            lifecycle, done = self._connect(
+                subject, client, sourceflow_dataset, credentials, "conformance", tmp_path / "s"
             )
         except Exception as exc:
             _fail(subject.name, [f"connect failed: {type(exc).__name__}: {exc}"])
@@ -519,18 +517,15 @@ class PluginConformance:
         if not secrets:
             pytest.skip(f"{subject.name} is given no secret of 6 characters or more")
         state_path = tmp_path / "state.json"
-        lifecycle = Lifecycle(sourceflow_client, subject.registry, StateFile(state_path))
         seen: dict[str, str] = {}
         with log.captured("DEBUG") as logged:
-            done = lifecycle.connect(
-                ConnectRequest(
-                    source=source.name,
-                    name="leak-check",
-                    dataset_id=sourceflow_dataset,
-                    credentials=credentials,
-                    object=self._object(),
-                    tenant=self.tenant,
-                )
+            lifecycle, done = self._connect(
+                subject,
+                sourceflow_client,
+                sourceflow_dataset,
+                credentials,
+                "leaks",
+                state_path,
             )
             seen["what connect answered (the endpoint hook's facts included)"] = repr(done)
             if source.mode == "streaming" and done.inlet_url:
@@ -545,13 +540,7 @@ class PluginConformance:
                 for item in getattr(sourceflow_client, kind).list():
                     answers.append(json.dumps(wire.to_json(item)))
             seen["the platform's answers"] = "\n".join(answers)
-            record = lifecycle.state.get(
-                "leak-check",
-                sourceflow_client.settings.platform_url,
-                sourceflow_client.settings.sandbox,
-            )
-            if record is not None:
-                lifecycle.teardown(record)
+            self._teardown(lifecycle, sourceflow_client, "leaks")
         out, err = capfd.readouterr()
         seen["the logs at DEBUG"] = logged.getvalue()
         seen["stdout"] = out
@@ -580,16 +569,13 @@ class PluginConformance:
         if subject.source.inlet_on is None:
             pytest.skip(f"{subject.source.name} has no inlet")
         credentials = dict(plugin_credentials)
-        lifecycle = Lifecycle(sourceflow_client, subject.registry, StateFile(tmp_path / "s.json"))
-        done = lifecycle.connect(
-            ConnectRequest(
-                source=subject.source.name,
-                name="conformance-malformed",
-                dataset_id=sourceflow_dataset,
-                credentials=credentials,
-                object=self._object(),
-                tenant=self.tenant,
-            )
+        lifecycle, done = self._connect(
+            subject,
+            sourceflow_client,
+            sourceflow_dataset,
+            credentials,
+            "conformance-malformed",
+            tmp_path / "s.json",
         )
         assert done.inlet_url
         answer = self._post(done.inlet_url, done.flow_id, b'{"truncated": ', credentials)
@@ -598,13 +584,7 @@ class PluginConformance:
                 subject.name,
                 [f"the inlet answered {answer.status_code} to a malformed body, expected 400"],
             )
-        record = lifecycle.state.get(
-            "conformance-malformed",
-            sourceflow_client.settings.platform_url,
-            sourceflow_client.settings.sandbox,
-        )
-        assert record is not None
-        lifecycle.teardown(record)
+        self._teardown(lifecycle, sourceflow_client, "conformance-malformed")
 
     def test_deliveries_are_verified_or_the_source_says_it_is_unsigned(
         self, subject: Subject
@@ -770,16 +750,13 @@ class PluginConformance:
             pytest.skip(f"{subject.name} has no signed inlet to attack")
         credentials = dict(plugin_credentials)
         secret_key = str(source.delivery_secret)
-        lifecycle = Lifecycle(sourceflow_client, subject.registry, StateFile(tmp_path / "s.json"))
-        done = lifecycle.connect(
-            ConnectRequest(
-                source=source.name,
-                name="conformance-forged",
-                dataset_id=sourceflow_dataset,
-                credentials=credentials,
-                object=self._object(),
-                tenant=self.tenant,
-            )
+        lifecycle, done = self._connect(
+            subject,
+            sourceflow_client,
+            sourceflow_dataset,
+            credentials,
+            "conformance-forged",
+            tmp_path / "s.json",
         )
         assert done.inlet_url
         payload = next(iter(self._samples().get(self._object()) or [{}]))
@@ -812,15 +789,38 @@ class PluginConformance:
         rows = sourceflow_client.dataset_rows(sourceflow_dataset)
         if rows:
             problems.append(f"{len(rows)} forged deliveries reached the dataset")
-        record = lifecycle.state.get(
-            "conformance-forged",
-            sourceflow_client.settings.platform_url,
-            sourceflow_client.settings.sandbox,
-        )
-        if record is not None:
-            lifecycle.teardown(record)
+        self._teardown(lifecycle, sourceflow_client, "conformance-forged")
         if problems:
             _fail(subject.name, problems)
+
+    def _connect(
+        self,
+        subject: Subject,
+        client: FlowServiceClient,
+        dataset: str,
+        credentials: Mapping[str, Any],
+        name: str,
+        state_path: Path,
+    ) -> tuple[Lifecycle, Connected]:
+        """``connect`` the subject's source as a user would, recording into ``state_path``."""
+        lifecycle = Lifecycle(client, subject.registry, StateFile(state_path))
+        done = lifecycle.connect(
+            ConnectRequest(
+                source=subject.source.name,
+                name=name,
+                dataset_id=dataset,
+                credentials=dict(credentials),
+                object=self._object(),
+                tenant=self.tenant,
+            )
+        )
+        return lifecycle, done
+
+    @staticmethod
+    def _teardown(lifecycle: Lifecycle, client: FlowServiceClient, name: str) -> None:
+        record = lifecycle.state.get(name, client.settings.platform_url, client.settings.sandbox)
+        if record is not None:
+            lifecycle.teardown(record)
 
     def _post(
         self, url: str, flow_id: str, body: bytes, credentials: Mapping[str, Any]
