@@ -32,158 +32,6 @@ from pathlib import Path
 ALWAYS = frozenset({"sourceflow", "sourceflow.testing"})
 NOT_API = frozenset({"model"})
 
-# Being migrated: the Shopify and Stripe plugins are moving to the author's API in other
-# branches. A temporary allowance, each entry (path, what the checker reports); remove an
-# entry once its line is gone (the checker names entries that no longer match anything), and
-# the list with the last of them.
-BEING_MIGRATED: frozenset[tuple[str, str]] = frozenset(
-    {
-        (
-            "plugins/stripe/tests/test_stripe_api.py",
-            "from sourceflow.platform.server import background",
-        ),
-        (
-            "plugins/stripe/tests/test_stripe_reader.py",
-            "from sourceflow.platform.server import background",
-        ),
-        ("plugins/stripe/tests/test_stripe_runs.py", "from sourceflow import plugins"),
-        (
-            "plugins/stripe/tests/test_stripe_runs.py",
-            "from sourceflow.client import FlowServiceClient",
-        ),
-        ("plugins/stripe/tests/test_stripe_runs.py", "from sourceflow.config import Settings"),
-        (
-            "plugins/stripe/tests/test_stripe_runs.py",
-            "from sourceflow.lifecycle import ConnectRequest",
-        ),
-        ("plugins/stripe/tests/test_stripe_runs.py", "from sourceflow.lifecycle import Lifecycle"),
-        ("plugins/stripe/tests/test_stripe_runs.py", "from sourceflow.model import Dataset"),
-        ("plugins/stripe/tests/test_stripe_runs.py", "from sourceflow.model import ScheduleParams"),
-        (
-            "plugins/stripe/tests/test_stripe_runs.py",
-            "from sourceflow.platform.app import PlatformConfig",
-        ),
-        (
-            "plugins/stripe/tests/test_stripe_runs.py",
-            "from sourceflow.platform.app import create_app",
-        ),
-        (
-            "plugins/stripe/tests/test_stripe_runs.py",
-            "from sourceflow.platform.server import background",
-        ),
-        ("plugins/stripe/tests/test_stripe_runs.py", "from sourceflow.state import StateFile"),
-        ("plugins/shopify/tests/conftest.py", "from sourceflow.platform.server import background"),
-        (
-            "plugins/shopify/tests/test_shopify_conformance.py",
-            "from sourceflow.testing.conformance import delivery_id",
-        ),
-        ("plugins/shopify/tests/test_shopify_flow.py", "from sourceflow import config"),
-        ("plugins/shopify/tests/test_shopify_flow.py", "from sourceflow import model"),
-        ("plugins/shopify/tests/test_shopify_flow.py", "from sourceflow import plugins"),
-        (
-            "plugins/shopify/tests/test_shopify_flow.py",
-            "from sourceflow.client import FlowServiceClient",
-        ),
-        (
-            "plugins/shopify/tests/test_shopify_flow.py",
-            "from sourceflow.lifecycle import ConnectRequest",
-        ),
-        (
-            "plugins/shopify/tests/test_shopify_flow.py",
-            "from sourceflow.lifecycle import Lifecycle",
-        ),
-        (
-            "plugins/shopify/tests/test_shopify_flow.py",
-            "from sourceflow.mapping import compile_mapping",
-        ),
-        (
-            "plugins/shopify/tests/test_shopify_flow.py",
-            "from sourceflow.platform.app import PlatformConfig",
-        ),
-        (
-            "plugins/shopify/tests/test_shopify_flow.py",
-            "from sourceflow.platform.app import create_app",
-        ),
-        (
-            "plugins/shopify/tests/test_shopify_flow.py",
-            "from sourceflow.platform.server import background",
-        ),
-        ("plugins/shopify/tests/test_shopify_flow.py", "from sourceflow.state import StateFile"),
-        ("plugins/stripe/tests/conftest.py", "from sourceflow.platform.server import background"),
-        ("plugins/stripe/tests/test_stripe_cli.py", "from sourceflow.cli import main"),
-        (
-            "plugins/stripe/tests/test_stripe_cli.py",
-            "from sourceflow.platform.app import PlatformConfig",
-        ),
-        (
-            "plugins/stripe/tests/test_stripe_cli.py",
-            "from sourceflow.platform.app import create_app",
-        ),
-        (
-            "plugins/stripe/tests/test_stripe_cli.py",
-            "from sourceflow.platform.server import background",
-        ),
-        (
-            "plugins/stripe/tests/test_stripe_conformance.py",
-            "from sourceflow.hooktypes import ExploreRequest",
-        ),
-        (
-            "plugins/stripe/tests/test_stripe_conformance.py",
-            "from sourceflow.platform.server import background",
-        ),
-        ("plugins/stripe/tests/test_stripe_crash.py", "from sourceflow import plugins"),
-        (
-            "plugins/stripe/tests/test_stripe_crash.py",
-            "from sourceflow.client import FlowServiceClient",
-        ),
-        ("plugins/stripe/tests/test_stripe_crash.py", "from sourceflow.client import RetryPolicy"),
-        ("plugins/stripe/tests/test_stripe_crash.py", "from sourceflow.config import Settings"),
-        (
-            "plugins/stripe/tests/test_stripe_crash.py",
-            "from sourceflow.lifecycle import ConnectRequest",
-        ),
-        ("plugins/stripe/tests/test_stripe_crash.py", "from sourceflow.lifecycle import Lifecycle"),
-        ("plugins/stripe/tests/test_stripe_crash.py", "from sourceflow.model import Dataset"),
-        (
-            "plugins/stripe/tests/test_stripe_crash.py",
-            "from sourceflow.model import ScheduleParams",
-        ),
-        ("plugins/stripe/tests/test_stripe_crash.py", "from sourceflow.state import StateFile"),
-        ("plugins/stripe/tests/test_stripe_flow.py", "from sourceflow import plugins"),
-        (
-            "plugins/stripe/tests/test_stripe_flow.py",
-            "from sourceflow.client import FlowServiceClient",
-        ),
-        ("plugins/stripe/tests/test_stripe_flow.py", "from sourceflow.config import Settings"),
-        ("plugins/stripe/tests/test_stripe_flow.py", "from sourceflow.errors import Conflict"),
-        ("plugins/stripe/tests/test_stripe_flow.py", "from sourceflow.errors import PlatformError"),
-        (
-            "plugins/stripe/tests/test_stripe_flow.py",
-            "from sourceflow.lifecycle import ConnectRequest",
-        ),
-        ("plugins/stripe/tests/test_stripe_flow.py", "from sourceflow.lifecycle import Lifecycle"),
-        ("plugins/stripe/tests/test_stripe_flow.py", "from sourceflow.model import Dataset"),
-        ("plugins/stripe/tests/test_stripe_flow.py", "from sourceflow.model import ScheduleParams"),
-        (
-            "plugins/stripe/tests/test_stripe_flow.py",
-            "from sourceflow.platform.app import PlatformConfig",
-        ),
-        (
-            "plugins/stripe/tests/test_stripe_flow.py",
-            "from sourceflow.platform.app import create_app",
-        ),
-        (
-            "plugins/stripe/tests/test_stripe_flow.py",
-            "from sourceflow.platform.server import background",
-        ),
-        ("plugins/stripe/tests/test_stripe_flow.py", "from sourceflow.state import StateFile"),
-        (
-            "plugins/stripe/tests/test_stripe_webhooks.py",
-            "from sourceflow.hooktypes import Delivery",
-        ),
-    }
-)
-
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
@@ -262,24 +110,18 @@ class Contract:
                 yield node.lineno, f"sourceflow.{node.attr}"
 
 
-def check(root: Path, allowances: frozenset[tuple[str, str]] = BEING_MIGRATED) -> int:
-    """Print every violation under ``root``; return how many were not allowed."""
+def check(root: Path) -> int:
+    """Print every violation under ``root``; return how many there are."""
     contract = Contract(public_names(root), submodules(root))
     found = 0
-    used: set[tuple[str, str]] = set()
     for path in files(root):
         text = path.read_text(encoding="utf-8")
         if path.suffix == ".tmpl":
             text = _PLACEHOLDER.sub(lambda m: m.group(1), text)
         rel = path.relative_to(root).as_posix()
         for line, what in sorted(set(contract.violations(text))):
-            if (rel, what) in allowances:
-                used.add((rel, what))
-                continue
             print(f"{rel}:{line}: {what} is not the author's API")
             found += 1
-    for rel, what in sorted(allowances - used):
-        print(f"note: the allowance for {rel}: {what} is no longer needed; remove it")
     if found:
         print(
             f"{found} use(s) of sourceflow outside the author's API: import from the package root "

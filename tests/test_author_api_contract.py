@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from author_api_contract import BEING_MIGRATED, Contract, check, public_names, submodules
+from author_api_contract import Contract, check, public_names, submodules
 
 import sourceflow
 
@@ -97,23 +97,9 @@ def test_a_plugin_reaching_past_the_api_fails_the_check(tmp_path, capsys):
     (repo / "plugins" / "acme" / "tests" / "test_acme.py").write_text(
         "from sourceflow.testing import serve\n"
     )
-    assert check(repo, frozenset()) == 1
+    assert check(repo) == 1
     out = capsys.readouterr().out
     assert "plugins/acme/sourceflow_acme/plugin.py:3: from sourceflow.state import StateFile" in out
-    # An allowance that matches nothing any more is pointed out, not silently kept.
-    stale = frozenset(
-        {("plugins/acme/sourceflow_acme/plugin.py", "from sourceflow import plugins")}
-    )
-    check(
-        repo,
-        stale
-        | {("plugins/acme/sourceflow_acme/plugin.py", "from sourceflow.state import StateFile")},
-    )
-    assert "no longer needed" in capsys.readouterr().out
-
-
-def test_the_allowances_are_only_for_the_plugins_being_migrated():
-    assert {path.split("/")[1] for path, _ in BEING_MIGRATED} <= {"shopify", "stripe"}
 
 
 AUTHORING = (ROOT / "docs" / "authoring.md").read_text(encoding="utf-8")

@@ -60,6 +60,13 @@ def test_loading_the_installed_plugins_imports_nothing_heavy(code):
     assert not found & set(HEAVY)
 
 
+def test_the_pytest_plugin_imports_nothing_heavy():
+    # sourceflow.testing is loaded by every pytest run where sourceflow is installed: its
+    # fixtures and helpers import the platform, the client and the lifecycle when called.
+    found = imported_after("import sourceflow.testing")
+    assert not found & {*HEAVY, "sourceflow.lifecycle", "sourceflow.testing.conformance"}
+
+
 def test_the_specs_kept_with_source_are_still_models():
     # They moved to sourceflow.hooktypes for start-up's sake; for everyone else nothing changed.
     from sourceflow import hooktypes, model, wire

@@ -15,8 +15,13 @@ Besides the fixtures, a plugin's own tests get what they would otherwise reach i
 for: :func:`serve` (a fake of the source's API on loopback), :func:`check_credentials` and
 :func:`with_defaults` (an auth spec as ``connect`` applies it), :func:`map_record` (default
 mapping rules as the platform applies them), :func:`connection_for` and :func:`flow_for`
-(resources to call hooks with) and :func:`delivery_id`. With the package root, this module is
-all a plugin's tests import of sourceflow.
+(resources to call hooks with) and :func:`delivery_id`; and for tests that drive the source
+end to end, :func:`local_platform` (a platform of the test's own configuration, restartable on
+its data directory), :func:`client_for`, :func:`create_dataset`, :func:`lifecycle_for`
+(``connect`` and ``teardown`` as the CLI runs them, with :class:`ConnectRequest` and
+:class:`ScheduleParams`), the ``sourceflow_cli`` fixture, and the errors the client raises
+(:class:`PlatformError`, :class:`Conflict`). With the package root, this module is all a
+plugin's tests import of sourceflow.
 
 This module imports nothing but pytest at import time, so it costs an unrelated pytest run
 nothing; the platform, the client and the conformance suite are imported on first use.
@@ -30,7 +35,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
@@ -38,37 +43,60 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from sourceflow.client import FlowServiceClient
+    from sourceflow.errors import Conflict, PlatformError
     from sourceflow.hooktypes import AuthSpec, Source
-    from sourceflow.model import Auth, Connection, Flow, MappingRule
+    from sourceflow.http import RetryPolicy
+    from sourceflow.lifecycle import ConnectRequest, Lifecycle
+    from sourceflow.model import Auth, Connection, Flow, MappingRule, ScheduleParams
     from sourceflow.platform.core import Platform
     from sourceflow.plugins import Registry
     from sourceflow.testing.conformance import PluginConformance
 
 __all__ = [
+    "CliResult",
+    "Conflict",
+    "ConnectRequest",
     "LocalPlatform",
+    "PlatformError",
     "PluginConformance",
+    "ScheduleParams",
     "check_credentials",
+    "client_for",
     "connection_for",
+    "create_dataset",
     "delivery_id",
     "flow_for",
+    "lifecycle_for",
+    "local_platform",
     "map_record",
     "register_plugin",
     "serve",
+    "sourceflow_cli",
     "sourceflow_client",
     "sourceflow_dataset",
+    "sourceflow_lifecycle",
     "sourceflow_platform",
     "sourceflow_registry",
     "with_defaults",
 ]
 
+# Re-exported names, imported on first use (each pulls in the models, the lifecycle or the
+# suite, which an unrelated pytest run must not pay for).
+_LAZY = {
+    "PluginConformance": "sourceflow.testing.conformance",
+    "ConnectRequest": "sourceflow.lifecycle",
+    "ScheduleParams": "sourceflow.model",
+    "PlatformError": "sourceflow.errors",
+    "Conflict": "sourceflow.errors",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # The suite imports the lifecycle and the mapping compiler: only when a test module asks.
-    if name == "PluginConformance":
-        from sourceflow.testing.conformance import PluginConformance
+    import importlib
 
-        return PluginConformance
-    raise AttributeError(f"module 'sourceflow.testing' has no attribute {name!r}")
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sourceflow.testing' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)
 
 
 class LocalPlatform:
@@ -147,27 +175,23 @@ def sourceflow_platform(sourceflow_registry: Registry, tmp_path: Path) -> Iterat
     It serves the sources of ``sourceflow_registry`` (registering after the fixture started
     is fine: specs are read on each request). The scheduler does not tick on its own, so runs
     happen only when a test asks (``client.start_run``, ``platform.scheduler.tick()``); call
-    ``wait_idle()`` before reading what the inlet or a run wrote.
+    ``wait_idle()`` before reading what the inlet or a run wrote. For another configuration
+    (a clock, the scheduler ticking, a restart on the same store), use :func:`local_platform`.
     """
-    from sourceflow.platform.app import PlatformConfig, create_app
-    from sourceflow.platform.server import background
-
-    config = PlatformConfig(
-        data_dir=tmp_path / "sourceflow-platform", scheduler=False, durability="normal"
-    )
-    app = create_app(config, registry=sourceflow_registry)
-    with background(app) as url:
-        yield LocalPlatform(url, app)
+    with local_platform(
+        tmp_path / "sourceflow-platform",
+        registry=sourceflow_registry,
+        scheduler=False,
+        durability="normal",
+    ) as served:
+        yield served
 
 
 @pytest.fixture
 def sourceflow_client(sourceflow_platform: LocalPlatform) -> Iterator[FlowServiceClient]:
     """A :class:`~sourceflow.client.FlowServiceClient` bound to ``sourceflow_platform``,
     with the platform's development credentials and the ``prod`` sandbox."""
-    from sourceflow.client import FlowServiceClient
-    from sourceflow.config import Settings
-
-    with FlowServiceClient(Settings(platform_url=sourceflow_platform.url)) as client:
+    with client_for(sourceflow_platform.url) as client:
         yield client
 
 
@@ -175,17 +199,127 @@ def sourceflow_client(sourceflow_platform: LocalPlatform) -> Iterator[FlowServic
 def sourceflow_dataset(sourceflow_client: FlowServiceClient) -> str:
     """The id of an empty dataset on ``sourceflow_platform``, with an XDM schema reference,
     for ``connect`` to deliver into; read it back with ``client.dataset_rows(id)``."""
-    from sourceflow.model import Dataset, XdmSchemaRef
-
-    return sourceflow_client.datasets.create(
-        Dataset(
-            name="sourceflow test dataset",
-            schema_ref=XdmSchemaRef(id="https://ns.adobe.com/sourceflow/schemas/test"),
-        )
+    return create_dataset(
+        sourceflow_client,
+        "sourceflow test dataset",
+        schema="https://ns.adobe.com/sourceflow/schemas/test",
     )
 
 
+@pytest.fixture
+def sourceflow_lifecycle(
+    sourceflow_client: FlowServiceClient, sourceflow_registry: Registry, tmp_path: Path
+) -> Lifecycle:
+    """``connect`` and ``teardown`` against ``sourceflow_platform`` for the sources of
+    ``sourceflow_registry``, recording in a state file under ``tmp_path``
+    (:func:`lifecycle_for`)."""
+    return lifecycle_for(sourceflow_client, sourceflow_registry, tmp_path / "sourceflow-state.json")
+
+
+class CliResult(NamedTuple):
+    """What one ``sourceflow`` command did: its exit status and what it printed."""
+
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def sourceflow_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """``sourceflow_cli(*args)``: run ``sourceflow ARGS...`` in this process, as a user types
+    it (your plugin's commands included), and return its :class:`CliResult`.
+
+    The command's own errors are one ``error: ...`` line on ``err`` and exit status 1, as in a
+    shell. Pass ``--platform URL`` first to point it at a test's platform; what was printed
+    before the call is dropped, so each result holds only that command's output.
+    """
+    from sourceflow.cli import main
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
+
+
 # --- helpers for a plugin's own tests ----------------------------------------------------------
+
+
+@contextmanager
+def local_platform(
+    data_dir: Path | str, *, registry: Registry | None = None, **config: Any
+) -> Iterator[LocalPlatform]:
+    """Serve a local Flow Service on its store in ``data_dir``, on a free loopback port.
+
+    ``config`` sets the platform's options (the fields of ``PlatformConfig``): for instance
+    ``scheduler=False`` (runs only when started), ``clock=`` (a callable of epoch seconds the
+    scheduler reads, so a test moves time), ``run_workers=``, ``durability="normal"``. Unset
+    ones are the defaults of ``sourceflow platform serve``. ``registry`` is whose sources it
+    serves (``sourceflow_registry``); None loads the installed plugins, as ``platform serve``
+    does. The server and its workers stop when the block ends; a second ``local_platform`` on
+    the same ``data_dir`` is a restart: it finds what the first stored, and settles the runs
+    the first left open.
+    """
+    from sourceflow.platform.app import PlatformConfig, create_app
+    from sourceflow.platform.server import background
+
+    app = create_app(PlatformConfig(data_dir=Path(data_dir), **config), registry=registry)
+    with background(app) as url:
+        yield LocalPlatform(url, app)
+
+
+def client_for(
+    url: str, *, sandbox: str | None = None, retry: RetryPolicy | None = None
+) -> FlowServiceClient:
+    """A :class:`~sourceflow.client.FlowServiceClient` for the platform at ``url`` (a
+    :func:`local_platform`, or ``sourceflow platform serve`` run by the test), with the local
+    platform's development credentials.
+
+    :param sandbox: the sandbox its requests name (default ``prod``).
+    :param retry: how it retries a request the platform did not answer
+        (:class:`sourceflow.http.RetryPolicy`; ``RetryPolicy(attempts=1)`` gives up at once,
+        for a test that kills the platform); default the client's own.
+
+    Use it as a context manager (``with client_for(url) as client:``) to close its connections.
+    """
+    from sourceflow.client import FlowServiceClient
+    from sourceflow.config import DEV_SANDBOX, Settings
+
+    settings = Settings(platform_url=url, sandbox=sandbox or DEV_SANDBOX)
+    return FlowServiceClient(settings, retry=retry)
+
+
+def create_dataset(client: FlowServiceClient, name: str, *, schema: str | None = None) -> str:
+    """Create an empty dataset called ``name`` on ``client``'s platform, for ``connect`` to
+    deliver into, and return its id (read its rows with ``client.dataset_rows(id)``).
+
+    :param schema: the ``$id`` of the XDM schema it references, if any.
+    """
+    from sourceflow.model import Dataset, XdmSchemaRef
+
+    dataset = Dataset(name=name, schema_ref=XdmSchemaRef(id=schema) if schema else None)
+    return client.datasets.create(dataset)
+
+
+def lifecycle_for(client: FlowServiceClient, registry: Registry, state: Path | str) -> Lifecycle:
+    """``connect`` and ``teardown`` as ``sourceflow connect`` and ``sourceflow teardown`` run
+    them, on ``client``'s platform, for the sources of ``registry``, recording what each
+    connect made in the state file ``state``.
+
+    - ``.connect(ConnectRequest(source=..., name=..., dataset_id=..., credentials=...,
+      object=..., schedule=ScheduleParams(...)))`` returns what it made (``.ids``,
+      ``.flow_id``, ``.inlet_url``, ``.endpoint_facts``); raises ``SourceflowError`` naming
+      what was refused. Run again with the same name, it resumes.
+    - ``.state.get(name, client.settings.platform_url, client.settings.sandbox)`` is the
+      record of a connect (None if there is none), and ``.teardown(record)`` deletes what it
+      holds, newest first, returning the steps undone.
+    """
+    from sourceflow.lifecycle import Lifecycle
+    from sourceflow.state import StateFile
+
+    return Lifecycle(client, registry, StateFile(Path(state)))
 
 
 @contextmanager

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import pytest
 from shopify_fake import FakeShop
 
-from sourceflow.platform.server import background
+from sourceflow.testing import serve
 
 
 @pytest.fixture
 def fake_shop() -> Iterator[tuple[FakeShop, str]]:
     """A fake shop served on a free loopback port, and its base URL."""
     shop = FakeShop()
-    with background(shop.app) as url:
+    with serve(shop.app) as url:
         yield shop, url

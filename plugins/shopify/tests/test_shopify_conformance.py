@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from shopify_fake import PAYLOADS, FakeShop
 
-from sourceflow.testing import PluginConformance
-from sourceflow.testing.conformance import delivery_id
+from sourceflow.testing import PluginConformance, delivery_id
 from sourceflow_shopify.signing import webhook_signature
 
 

@@ -19,14 +19,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shopify_fake import FAULTS, payload, payload_json
 
-from sourceflow import SourceflowError, config, model, plugins
-from sourceflow.client import FlowServiceClient
+from sourceflow import SourceflowError
 from sourceflow.http import RetryPolicy
-from sourceflow.lifecycle import ConnectRequest, Lifecycle
-from sourceflow.mapping import compile_mapping
-from sourceflow.platform.app import PlatformConfig, create_app
-from sourceflow.platform.server import background
-from sourceflow.state import StateFile
+from sourceflow.testing import (
+    ConnectRequest,
+    client_for,
+    create_dataset,
+    lifecycle_for,
+    local_platform,
+    map_record,
+)
 from sourceflow_shopify import admin
 from sourceflow_shopify.plugin import MAPPED_TOPICS
 from sourceflow_shopify.signing import webhook_signature
@@ -36,28 +38,26 @@ SECRET = "shpss_fakeclientsecret"
 
 
 @pytest.fixture
-def registry():
-    return plugins.load(allow=["sourceflow-shopify"])
+def registry(sourceflow_registry):
+    sourceflow_registry.load_entry_points(allow=["sourceflow-shopify"])
+    return sourceflow_registry
 
 
 @pytest.fixture
 def platform(tmp_path, registry):
-    app = create_app(PlatformConfig(data_dir=tmp_path / "platform"), registry=registry)
-    with background(app) as url:
-        yield app, url
+    with local_platform(tmp_path / "platform", registry=registry) as served:
+        yield served.app, served.url
 
 
 @pytest.fixture
 def client(platform):
-    with FlowServiceClient(config.Settings(platform_url=platform[1])) as c:
+    with client_for(platform[1]) as c:
         yield c
 
 
 @pytest.fixture
 def dataset(client):
-    return client.datasets.create(
-        model.Dataset(name="orders", schema_ref=model.XdmSchemaRef(id="https://ns.adobe.com/t/o"))
-    )
+    return create_dataset(client, "orders", schema="https://ns.adobe.com/t/o")
 
 
 def deliver(url: str, body: bytes, *, webhook_id: str, secret: str = SECRET, **headers: str):
@@ -78,7 +78,7 @@ def test_connect_subscribes_verifies_deduplicates_and_tears_down(
 ):
     shop, admin_url = fake_shop
     app, _ = platform
-    lifecycle = Lifecycle(client, registry, StateFile(tmp_path / "state.json"))
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     done = lifecycle.connect(
         ConnectRequest(
             source="shopify",
@@ -142,7 +142,7 @@ def test_graphql_subscriptions_and_the_topic_from_object(
     fake_shop, client, registry, dataset, tmp_path, monkeypatch
 ):
     shop, admin_url = fake_shop
-    lifecycle = Lifecycle(client, registry, StateFile(tmp_path / "state.json"))
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     monkeypatch.setenv("SHOPIFY_ACCESS_TOKEN", shop.token)
     done = lifecycle.connect(
         ConnectRequest(
@@ -171,7 +171,7 @@ def test_a_refused_subscription_leaves_nothing_subscribed(
     fake_shop, client, registry, dataset, tmp_path
 ):
     shop, admin_url = fake_shop
-    lifecycle = Lifecycle(client, registry, StateFile(tmp_path / "state.json"))
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     with pytest.raises(SourceflowError) as caught:
         lifecycle.connect(
             ConnectRequest(
@@ -203,7 +203,7 @@ def test_a_refused_subscription_leaves_nothing_subscribed(
 def test_bad_params_are_named_before_anything_is_created(
     client, registry, dataset, tmp_path, credentials, message
 ):
-    lifecycle = Lifecycle(client, registry, StateFile(tmp_path / "state.json"))
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     with pytest.raises(SourceflowError, match=message):
         lifecycle.connect(
             ConnectRequest(
@@ -238,7 +238,7 @@ def test_every_default_rule_reads_a_field_of_the_sample_payload(registry, topic)
         assert has_path(sample, rule.source_attribute), (
             f"{topic}: {rule.source_attribute} is not in the sample payload"
         )
-    row = compile_mapping(model.MappingSet(mappings=list(rules)))(sample)
+    row = map_record(rules, sample)
     assert row["_acme"]["shopify"]
 
 
@@ -326,7 +326,7 @@ def lossy(fake_shop, monkeypatch):
     return shop, admin_url
 
 
-def made_on_the_platform(client: FlowServiceClient) -> list[str]:
+def made_on_the_platform(client) -> list[str]:
     return [
         *(f"source {c.id}" for c in client.source_connections.list()),
         *(f"target {c.id}" for c in client.target_connections.list()),
@@ -356,7 +356,7 @@ def test_a_create_answer_lost_by_a_proxy_is_adopted_not_orphaned(
 ):
     """The issue's case: the shop made the subscription, a 504 came back instead."""
     shop, admin_url = lossy
-    lifecycle = Lifecycle(client, registry, StateFile(tmp_path / "state.json"))
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     # access_scopes answers; the create's answer is lost after the shop acted on it.
     shop.faults = [None, "504"]
     done = lifecycle.connect(
@@ -393,7 +393,7 @@ def test_whatever_answers_are_lost_connect_records_what_it_made_and_teardown_rem
     running it again settles. Teardown then leaves nothing at the shop."""
     shop, admin_url = lossy
     monkeypatch.setenv("SHOPIFY_ACCESS_TOKEN", shop.token)
-    lifecycle = Lifecycle(client, registry, StateFile(tmp_path / "state.json"))
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     name = f"lossy-{next(_runs)}"
     request = shop_request(
         name, dataset, shop, admin_url, adminApi=api, topics="orders/create,orders/updated"
@@ -443,7 +443,7 @@ def test_an_unusable_shop_stops_connect_before_anything_is_created(
 ):
     shop, admin_url = lossy
     shop.scopes = "read_orders"
-    lifecycle = Lifecycle(client, registry, StateFile(tmp_path / "state.json"))
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     with pytest.raises(SourceflowError) as caught:
         lifecycle.connect(shop_request("unusable", dataset, shop, admin_url, **change))
     assert message in str(caught.value) and hint in str(caught.value.hint)
@@ -459,7 +459,7 @@ def test_no_token_anywhere_stops_connect_before_anything_is_created(
     shop, admin_url = fake_shop
     monkeypatch.delenv("SHOPIFY_ACCESS_TOKEN", raising=False)
     monkeypatch.setenv("SOURCEFLOW_SHOPIFY_TOKENS", str(tmp_path / "none.json"))
-    lifecycle = Lifecycle(client, registry, StateFile(tmp_path / "state.json"))
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     with pytest.raises(SourceflowError, match="no Shopify access token"):
         lifecycle.connect(
             ConnectRequest(
@@ -494,7 +494,7 @@ def test_settings_come_from_the_environment_and_tokens_from_the_per_user_file(
     (tmp_path / "here").mkdir()
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "here")
-    lifecycle = Lifecycle(client, registry, StateFile(tmp_path / "state.json"))
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     done = lifecycle.connect(
         ConnectRequest(
             source="shopify", name="env", dataset_id=dataset, credentials={"shop": shop.shop}
@@ -589,7 +589,7 @@ def test_an_undo_that_cannot_reach_the_shop_says_so_and_a_rerun_adopts_what_is_l
 ):
     shop, admin_url = lossy
     monkeypatch.setenv("SHOPIFY_ACCESS_TOKEN", shop.token)
-    lifecycle = Lifecycle(client, registry, StateFile(tmp_path / "state.json"))
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     # The scope check, orders/create and orders/exploded (422) answer; every try of the undo's
     # DELETE of orders/create is lost.
     shop.faults = [None, None, None, *["502"] * FAST.attempts]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fakestripe import KEY, FakeStripe, fixtures
 
-from sourceflow.platform.server import background
+from sourceflow.testing import serve
 
 
 @pytest.fixture
@@ -15,6 +15,6 @@ def stripe() -> Iterator[tuple[FakeStripe, str]]:
     """A fresh fake Stripe and its base URL (skipped when Stripe's samples are absent)."""
     fixtures()
     fake = FakeStripe(keys=(KEY,))
-    with background(fake.app) as url:
+    with serve(fake.app) as url:
         yield fake, url
     fake.release.set()

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import sourceflow
-from sourceflow.platform.server import background
+from sourceflow.testing import serve
 from sourceflow_stripe.api import (
     StripeAPI,
     StripeBadData,
@@ -177,7 +177,7 @@ def test_a_persistent_500_is_transient_trouble_with_a_hint(stripe):
 )
 def test_answers_stripe_would_not_give_are_bad_data(body, says):
     app = Starlette(routes=[Route("/v1/charges", lambda r: Response(body))])
-    with background(app) as url, pytest.raises(StripeBadData, match=re.escape(says)):
+    with serve(app) as url, pytest.raises(StripeBadData, match=re.escape(says)):
         list(api(url).iter_list("charges"))
 
 

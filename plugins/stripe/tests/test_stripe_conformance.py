@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from sourceflow.hooktypes import ExploreRequest
-from sourceflow.platform.server import background
-from sourceflow.testing import PluginConformance
+from sourceflow import ExploreRequest
+from sourceflow.testing import PluginConformance, serve
 from sourceflow_stripe import reader, sample
 
 
@@ -26,7 +25,7 @@ class TestStripeConformance(PluginConformance):
     @pytest.fixture
     def plugin_credentials(self) -> Iterator[dict[str, Any]]:
         """A test-mode key for the sample server, which the plugin calls instead of Stripe."""
-        with background(sample.app()) as url:
+        with serve(sample.app()) as url:
             yield {
                 "accessToken": "sk_test_conformance",
                 "apiBase": url,

@@ -18,12 +18,14 @@ import httpx
 import pytest
 from fakestripe import KEY
 
-from sourceflow import plugins
-from sourceflow.client import FlowServiceClient, RetryPolicy
-from sourceflow.config import Settings
-from sourceflow.lifecycle import ConnectRequest, Lifecycle
-from sourceflow.model import Dataset, ScheduleParams
-from sourceflow.state import StateFile
+from sourceflow.http import RetryPolicy
+from sourceflow.testing import (
+    ConnectRequest,
+    ScheduleParams,
+    client_for,
+    create_dataset,
+    lifecycle_for,
+)
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="needs SIGKILL")
 
@@ -61,7 +63,9 @@ def until(check, timeout: float = 20):
     pytest.fail("timed out")
 
 
-def test_a_killed_run_is_retried_and_nothing_is_written_twice(stripe, tmp_path):
+def test_a_killed_run_is_retried_and_nothing_is_written_twice(
+    stripe, sourceflow_registry, tmp_path
+):
     fake, stripe_url = stripe
     # Ties across the page boundaries: 7 objects a second.
     fake.add_at("charges", [1_700_000_000 + i // 7 for i in range(250)])
@@ -69,9 +73,10 @@ def test_a_killed_run_is_retried_and_nothing_is_written_twice(stripe, tmp_path):
     data = tmp_path / "platform"
     proc, url = serve(data)
     try:
-        client = FlowServiceClient(Settings(platform_url=url), retry=RetryPolicy(attempts=1))
-        dataset = client.datasets.create(Dataset(name="charges"))
-        lifecycle = Lifecycle(client, plugins.load(), StateFile(tmp_path / "state.json"))
+        client = client_for(url, retry=RetryPolicy(attempts=1))
+        dataset = create_dataset(client, "charges")
+        sourceflow_registry.load_entry_points()  # every installed plugin, as the CLI loads them
+        lifecycle = lifecycle_for(client, sourceflow_registry, tmp_path / "state.json")
         connected = lifecycle.connect(
             ConnectRequest(
                 source="stripe",
@@ -99,7 +104,7 @@ def test_a_killed_run_is_retried_and_nothing_is_written_twice(stripe, tmp_path):
 
     proc, url = serve(data)
     try:
-        client = FlowServiceClient(Settings(platform_url=url))
+        client = client_for(url)
         runs = until(
             lambda: [
                 r

@@ -13,15 +13,17 @@ import httpx
 import pytest
 from fakestripe import KEY
 
-from sourceflow import ExploreRequest, SourceflowError, plugins
-from sourceflow.client import FlowServiceClient
-from sourceflow.config import Settings
-from sourceflow.errors import Conflict, PlatformError
-from sourceflow.lifecycle import ConnectRequest, Lifecycle
-from sourceflow.model import Dataset, ScheduleParams
-from sourceflow.platform.app import PlatformConfig, create_app
-from sourceflow.platform.server import background
-from sourceflow.state import StateFile
+from sourceflow import ExploreRequest, SourceflowError
+from sourceflow.testing import (
+    Conflict,
+    ConnectRequest,
+    PlatformError,
+    ScheduleParams,
+    client_for,
+    create_dataset,
+    lifecycle_for,
+    local_platform,
+)
 
 START = 1_710_000_000
 
@@ -35,16 +37,22 @@ class Clock:
 
 
 @pytest.fixture
-def served(tmp_path) -> Iterator[tuple[object, FlowServiceClient, Clock]]:
+def registry(sourceflow_registry):
+    sourceflow_registry.load_entry_points()  # every installed plugin, as the CLI loads them
+    return sourceflow_registry
+
+
+@pytest.fixture
+def served(tmp_path) -> Iterator[tuple[object, object, Clock]]:
     clock = Clock()
-    app = create_app(PlatformConfig(data_dir=tmp_path / "platform", clock=clock, scheduler=False))
-    with background(app) as url, FlowServiceClient(Settings(platform_url=url)) as client:
-        yield app.state.platform, client, clock
+    platform = local_platform(tmp_path / "platform", clock=clock, scheduler=False)
+    with platform as local, client_for(local.url) as client:
+        yield local.platform, client, clock
 
 
-def connect(client, tmp_path, stripe_url: str, **extra) -> tuple[Lifecycle, object, str]:
-    dataset = client.datasets.create(Dataset(name="stripe charges"))
-    lifecycle = Lifecycle(client, plugins.load(), StateFile(tmp_path / "state.json"))
+def connect(client, registry, tmp_path, stripe_url: str, **extra) -> tuple[object, object, str]:
+    dataset = create_dataset(client, "stripe charges")
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     connected = lifecycle.connect(
         ConnectRequest(
             source="stripe",
@@ -67,11 +75,11 @@ def run_due(platform, clock: Clock, at: float) -> list[str]:
     return started
 
 
-def test_scheduled_runs_pull_incrementally_with_metrics(stripe, served, tmp_path):
+def test_scheduled_runs_pull_incrementally_with_metrics(stripe, served, registry, tmp_path):
     fake, stripe_url = stripe
     fake.add("charges", 130, created=1_700_000_000)
     platform, client, clock = served
-    _, connected, dataset = connect(client, tmp_path, stripe_url)
+    _, connected, dataset = connect(client, registry, tmp_path, stripe_url)
     flow = client.flows.get(connected.flow_id)
     assert flow.flow_spec.id == "6499120c-0b15-42dc-936e-847ea3c24d72"
     assert flow.schedule_params.frequency == "minute" and flow.schedule_params.interval == 15
@@ -113,11 +121,11 @@ def test_scheduled_runs_pull_incrementally_with_metrics(stripe, served, tmp_path
     assert len(client.dataset_rows(dataset)) == 135
 
 
-def test_explore_lists_describes_and_previews(stripe, served, tmp_path):
+def test_explore_lists_describes_and_previews(stripe, served, registry, tmp_path):
     fake, stripe_url = stripe
     fake.add("charges", 12)
     _, client, _ = served
-    _, connected, _ = connect(client, tmp_path, stripe_url)
+    _, connected, _ = connect(client, registry, tmp_path, stripe_url)
     base = connected.ids["base_connection"]
     listing = client.explore(base, ExploreRequest())
     assert [i["path"] for i in listing["items"]] == [
@@ -160,10 +168,12 @@ def test_explore_lists_describes_and_previews(stripe, served, tmp_path):
         ),
     ],
 )
-def test_bad_source_params_answer_400_naming_the_problem(stripe, served, tmp_path, raw, says):
+def test_bad_source_params_answer_400_naming_the_problem(
+    stripe, served, registry, tmp_path, raw, says
+):
     _, stripe_url = stripe
     _, client, _ = served
-    _, connected, _ = connect(client, tmp_path, stripe_url)
+    _, connected, _ = connect(client, registry, tmp_path, stripe_url)
     url = f"{client.flowservice_url}/connections/{connected.ids['base_connection']}/explore"
     token = client.access_token()
     answer = httpx.get(
@@ -180,11 +190,11 @@ def test_bad_source_params_answer_400_naming_the_problem(stripe, served, tmp_pat
     assert says in answer.json()["detail"]
 
 
-def test_update_credentials_and_schedule_then_delete(stripe, served, tmp_path):
+def test_update_credentials_and_schedule_then_delete(stripe, served, registry, tmp_path):
     fake, stripe_url = stripe
     fake.add("charges", 3)
     platform, client, clock = served
-    lifecycle, connected, _ = connect(client, tmp_path, stripe_url)
+    lifecycle, connected, _ = connect(client, registry, tmp_path, stripe_url)
     base_id = connected.ids["base_connection"]
 
     # The key never comes back.
@@ -241,11 +251,11 @@ def test_update_credentials_and_schedule_then_delete(stripe, served, tmp_path):
     assert len(list(client.runs.list(property=f"flowId=={connected.flow_id}"))) == 2
 
 
-def test_an_invalid_key_is_refused_at_connect(stripe, served, tmp_path):
+def test_an_invalid_key_is_refused_at_connect(stripe, served, registry, tmp_path):
     _, stripe_url = stripe
     _, client, _ = served
-    dataset = client.datasets.create(Dataset(name="d"))
-    lifecycle = Lifecycle(client, plugins.load(), StateFile(tmp_path / "state.json"))
+    dataset = create_dataset(client, "d")
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     for key, says in (
         ("sk_test_not_known_0000", "Stripe refused GET /v1/balance (401"),
         ("pk_test_publishable_000", "publishable key"),
@@ -262,11 +272,11 @@ def test_an_invalid_key_is_refused_at_connect(stripe, served, tmp_path):
     assert list(client.connections.list()) == []
 
 
-def test_stripe_connect_oauth_exchanges_the_code_once(stripe, served, tmp_path):
+def test_stripe_connect_oauth_exchanges_the_code_once(stripe, served, registry, tmp_path):
     _, stripe_url = stripe
     platform, client, _ = served
-    dataset = client.datasets.create(Dataset(name="d"))
-    lifecycle = Lifecycle(client, plugins.load(), StateFile(tmp_path / "state.json"))
+    dataset = create_dataset(client, "d")
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     request = ConnectRequest(
         source="stripe",
         name="oauth",

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sourceflow.http import RetryPolicy
-from sourceflow.platform.server import background
+from sourceflow.testing import serve
 from sourceflow_stripe import reader
 from sourceflow_stripe.api import StripeAPI, StripeUnavailable
 from sourceflow_stripe.ratelimit import Pacer
@@ -97,7 +97,7 @@ def served_fake() -> Iterator[tuple[list[FakeStripe], str]]:
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # dropped connections print their tracebacks
     try:
-        with background(app) as url:
+        with serve(app) as url:
             yield holder, url
     finally:
         quiet.setLevel(level)

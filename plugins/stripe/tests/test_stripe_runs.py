@@ -16,15 +16,16 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sourceflow import plugins
-from sourceflow.client import FlowServiceClient
-from sourceflow.config import Settings
 from sourceflow.http import RetryPolicy
-from sourceflow.lifecycle import ConnectRequest, Lifecycle
-from sourceflow.model import Dataset, ScheduleParams
-from sourceflow.platform.app import PlatformConfig, create_app
-from sourceflow.platform.server import background
-from sourceflow.state import StateFile
+from sourceflow.testing import (
+    ConnectRequest,
+    ScheduleParams,
+    client_for,
+    create_dataset,
+    lifecycle_for,
+    local_platform,
+    serve,
+)
 from sourceflow_stripe import api as stripe_api
 
 T = 1_700_000_000
@@ -42,13 +43,19 @@ def quick_retries(monkeypatch) -> Iterator[None]:
     quiet.setLevel(level)
 
 
+@pytest.fixture
+def registry(sourceflow_registry):
+    sourceflow_registry.load_entry_points()  # every installed plugin, as the CLI loads them
+    return sourceflow_registry
+
+
 def platform(data_dir) -> Any:
-    return create_app(PlatformConfig(data_dir=data_dir, scheduler=False))
+    return local_platform(data_dir, scheduler=False)
 
 
-def connect(client: FlowServiceClient, tmp_path, stripe_url: str) -> tuple[str, str, str]:
-    dataset = client.datasets.create(Dataset(name="charges"))
-    lifecycle = Lifecycle(client, plugins.load(), StateFile(tmp_path / "state.json"))
+def connect(client: Any, registry, tmp_path, stripe_url: str) -> tuple[str, str, str]:
+    dataset = create_dataset(client, "charges")
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
     connected = lifecycle.connect(
         ConnectRequest(
             source="stripe",
@@ -62,24 +69,25 @@ def connect(client: FlowServiceClient, tmp_path, stripe_url: str) -> tuple[str, 
     return connected.flow_id, dataset, connected.ids["base_connection"]
 
 
-def run(app, client: FlowServiceClient, flow_id: str) -> Any:
+def run(app, client: Any, flow_id: str) -> Any:
     started = client.start_run(flow_id)
-    assert app.state.platform.scheduler.wait_idle(60)
+    assert app.platform.scheduler.wait_idle(60)
     return client.runs.get(started.id)
 
 
-def ids_written(client: FlowServiceClient, dataset: str) -> Counter[str]:
+def ids_written(client: Any, dataset: str) -> Counter[str]:
     rows = client.dataset_rows(dataset)
     return Counter(r["record"]["_sourceflow"]["charges_data"]["id"] for r in rows)
 
 
-def test_a_pull_under_20_percent_transient_errors_completes_with_each_object_once(stripe, tmp_path):
+def test_a_pull_under_20_percent_transient_errors_completes_with_each_object_once(
+    stripe, registry, tmp_path
+):
     fake, stripe_url = stripe
     # 24 pages, ties across most of them.
     every = fake.add("charges", 1640, created=T, step=0) + fake.add("charges", 760, created=T + 1)
-    app = platform(tmp_path / "platform")
-    with background(app) as url, FlowServiceClient(Settings(platform_url=url)) as client:
-        flow_id, dataset, _ = connect(client, tmp_path, stripe_url)
+    with platform(tmp_path / "platform") as app, client_for(app.url) as client:
+        flow_id, dataset, _ = connect(client, registry, tmp_path, stripe_url)
         before = len(fake.requests)
         fake.fail_randomly(0.2, seed=11)
         done = run(app, client, flow_id)
@@ -96,14 +104,15 @@ def test_a_pull_under_20_percent_transient_errors_completes_with_each_object_onc
 
 
 @pytest.mark.parametrize("stop_at", [2, 4, 7])
-def test_a_run_stopped_at_any_page_resumes_without_duplicate_or_gap(stripe, tmp_path, stop_at):
+def test_a_run_stopped_at_any_page_resumes_without_duplicate_or_gap(
+    stripe, registry, tmp_path, stop_at
+):
     fake, stripe_url = stripe
     # Ties across every page boundary: 37 objects a second, pages of 100.
     fake.add_at("charges", [T + i // 37 for i in range(720)])
     data = tmp_path / "platform"
-    app = platform(data)
-    with background(app) as url, FlowServiceClient(Settings(platform_url=url)) as client:
-        flow_id, dataset, _ = connect(client, tmp_path, stripe_url)
+    with platform(data) as app, client_for(app.url) as client:
+        flow_id, dataset, _ = connect(client, registry, tmp_path, stripe_url)
         newest = T + 719 // 37
 
         def created_meanwhile() -> None:
@@ -115,15 +124,14 @@ def test_a_run_stopped_at_any_page_resumes_without_duplicate_or_gap(stripe, tmp_
         assert fake.stalled.wait(20)
         # The platform stops with the run's reader waiting on Stripe: the run stays open,
         # with the pages written so far and their cursor.
-        app.state.platform.scheduler.stop(timeout=5)
+        app.platform.scheduler.stop(timeout=5)
         written_before = sum(ids_written(client, dataset).values())
     fake.stall_at = None
     fake.release.set()
     assert written_before <= (stop_at - 1) * 100
 
-    app = platform(data)
-    with background(app) as url, FlowServiceClient(Settings(platform_url=url)) as client:
-        assert app.state.platform.scheduler.wait_idle(60)
+    with platform(data) as app, client_for(app.url) as client:
+        assert app.platform.scheduler.wait_idle(60)
         killed, retry = client.runs.list(property=f"flowId=={flow_id}")
         assert killed.id == first and killed.metrics.status_summary.status == "failed"
         assert killed.metrics.status_summary.errors[0].code == "RUN-503"
@@ -155,17 +163,18 @@ def _not_stripe(request: Any) -> Response:
         ("bad request", "CONNECTOR-400", "parameter limit"),
     ],
 )
-def test_run_errors_are_named_by_kind_with_a_hint_that_fits(stripe, tmp_path, fault, code, says):
+def test_run_errors_are_named_by_kind_with_a_hint_that_fits(
+    stripe, registry, tmp_path, fault, code, says
+):
     fake, stripe_url = stripe
     fake.add("charges", 3)
     other = Starlette(routes=[Route("/v1/{path}", _not_stripe)])
-    app = platform(tmp_path / "platform")
     with (
-        background(app) as url,
-        background(other) as other_url,
-        FlowServiceClient(Settings(platform_url=url)) as client,
+        platform(tmp_path / "platform") as app,
+        serve(other) as other_url,
+        client_for(app.url) as client,
     ):
-        flow_id, _, base_id = connect(client, tmp_path, stripe_url)
+        flow_id, _, base_id = connect(client, registry, tmp_path, stripe_url)
         if fault in ("unreachable", "not stripe"):
             base = client.connections.get(base_id)
             where = "http://127.0.0.1:9" if fault == "unreachable" else other_url
@@ -192,17 +201,16 @@ def test_run_errors_are_named_by_kind_with_a_hint_that_fits(stripe, tmp_path, fa
             assert summary.extensions is None  # sent once: nothing to retry
 
 
-def test_flows_on_one_key_share_its_budget(stripe, tmp_path):
+def test_flows_on_one_key_share_its_budget(stripe, registry, tmp_path):
     fake, stripe_url = stripe
     resources = ("charges", "customers", "refunds")
     for resource in resources:
         fake.add(resource, 600)
-    app = platform(tmp_path / "platform")
-    with background(app) as url, FlowServiceClient(Settings(platform_url=url)) as client:
-        lifecycle = Lifecycle(client, plugins.load(), StateFile(tmp_path / "state.json"))
+    with platform(tmp_path / "platform") as app, client_for(app.url) as client:
+        lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
         flows = []
         for resource in resources:
-            dataset = client.datasets.create(Dataset(name=resource))
+            dataset = create_dataset(client, resource)
             flows.append(
                 lifecycle.connect(
                     ConnectRequest(
@@ -213,7 +221,7 @@ def test_flows_on_one_key_share_its_budget(stripe, tmp_path):
                 ).flow_id
             )  # fmt: skip
         started = [client.start_run(flow).id for flow in flows]
-        assert app.state.platform.scheduler.wait_idle(60)
+        assert app.platform.scheduler.wait_idle(60)
         done = [client.runs.get(r) for r in started]
     assert [r.metrics.record_summary.output_record_count for r in done] == [600] * 3
     # Three runs at once, one key: the fake (25 requests a second per key, test mode) refused

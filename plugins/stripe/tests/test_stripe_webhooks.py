@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from sourceflow.hooktypes import Delivery
+from sourceflow import Delivery
 from sourceflow_stripe import plugin, webhooks
 
 SECRET = "whsec_test_secret_for_sourceflow"
