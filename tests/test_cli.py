@@ -177,9 +177,8 @@ def test_connect_send_rows_teardown(served, tmp_path):
 
     deadline = time.monotonic() + 10
     while True:
-        rows = json.loads(
-            sf("datasets", "rows", dataset, "--json", cwd=tmp_path, platform=served).stdout
-        )
+        printed = sf("datasets", "rows", dataset, "--json", cwd=tmp_path, platform=served)
+        rows = [json.loads(line) for line in printed.stdout.splitlines()]
         if len(rows) == 250 or time.monotonic() > deadline:
             break
         time.sleep(0.1)

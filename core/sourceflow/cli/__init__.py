@@ -29,6 +29,7 @@ COMMANDS = {
     "send": "sourceflow.cli.send_cmd:send",
     "datasets": "sourceflow.cli.datasets_cmd:datasets",
     "demo": "sourceflow.cli.demo_cmd:demo",
+    "samples": "sourceflow.cli.samples_cmd:samples",
     "new-plugin": "sourceflow.cli.new_plugin_cmd:new_plugin",
 }
 
@@ -131,6 +132,7 @@ def cli(ctx: click.Context, platform_url: str | None, debug: bool, log_format: s
     \b
     Start here:
       sourceflow demo                      the whole lifecycle on a local platform
+      sourceflow samples                   write sample records and mapping rules here
       sourceflow platform serve            run the local Flow Service
       sourceflow connect http --dataset ID connect a source, print its inlet URL
       sourceflow plan / apply              the same from a project file, sourceflow.toml

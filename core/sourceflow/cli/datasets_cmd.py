@@ -58,7 +58,9 @@ def rows(ctx: click.Context, dataset_id: str, as_json: bool) -> None:
     """Show the rows that landed in DATASET_ID (a sourceflow extension of the local platform)."""
     found = common.client(ctx).dataset_rows(dataset_id)
     if as_json:
-        common.echo_json(found)
+        # JSON lines, as --help says: one row an object, so `| head` and `jq -c` stream it.
+        for row in found:
+            click.echo(json.dumps(row, ensure_ascii=False))
         return
     for row in found:
         click.echo(json.dumps(row.get("record", row), sort_keys=True))
