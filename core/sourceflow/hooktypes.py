@@ -227,7 +227,10 @@ class Endpoint:
     """A flow's streaming endpoint once it exists.
 
     ``object`` is the object or event type ``connect`` was given (``--object``), e.g. the
-    Shopify topic to subscribe; None at teardown and when none was given.
+    Shopify topic to subscribe; None at teardown and when none was given. ``webhook_url`` is
+    where a provider should deliver instead of the inlet itself: the same inlet path on
+    ``sourceflow relay`` (``connect --webhook-base``), which verifies and de-duplicates in
+    front of Adobe's inlet; None to deliver to the inlet. Subscribe :attr:`deliver_to`.
     """
 
     inlet_id: str
@@ -236,6 +239,11 @@ class Endpoint:
     authentication_required: bool = False
     webhook_url: str | None = None
     object: str | None = None
+
+    @property
+    def deliver_to(self) -> str:
+        """The URL to give the provider: the relay's when there is one, else the inlet's."""
+        return self.webhook_url or self.inlet_url
 
 
 @define(kw_only=True, frozen=True)

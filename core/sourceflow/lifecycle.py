@@ -58,6 +58,9 @@ class ConnectRequest:
     :param insecure_allow_unsigned: create a flow of a source that signs its deliveries
         (:attr:`~sourceflow.hooktypes.Source.delivery_secret`) even though its secret is not
         given; refused otherwise.
+    :param webhook_base: the base URL of a ``sourceflow relay`` in front of the platform's
+        inlets: the endpoint hook registers ``{webhook_base}/collection/{inletId}`` with the
+        provider instead of the inlet itself (Shopify's subscriptions, Stripe's endpoint).
     """
 
     source: str
@@ -70,6 +73,7 @@ class ConnectRequest:
     auth_spec: str | None = None
     schedule: model.ScheduleParams | None = None
     insecure_allow_unsigned: bool = False
+    webhook_base: str | None = None
 
 
 @define(kw_only=True)

@@ -106,6 +106,15 @@ def _load_mapping(path: Path) -> Any:
     help="Create a flow of a source that signs its deliveries (Shopify) without its signing "
     "secret. The local inlet then refuses every delivery, and Adobe's checks none.",
 )
+@click.option(
+    "--webhook-base",
+    metavar="URL",
+    envvar="SOURCEFLOW_WEBHOOK_BASE",
+    show_envvar=True,
+    help="The base URL of a sourceflow relay in front of the inlets (e.g. "
+    "https://hooks.example.com): the provider is given {URL}/collection/{inletId} (Shopify's "
+    "subscriptions, the webhook URL printed for Stripe and Chatlio) instead of the inlet.",
+)
 @common.sandbox_option
 @common.state_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -125,6 +134,7 @@ def connect(
     auth_spec: str | None,
     replace: bool,
     insecure_allow_unsigned: bool,
+    webhook_base: str | None,
     sandbox: str | None,
     state_path: Path | None,
     as_json: bool,
@@ -169,6 +179,7 @@ def connect(
             auth_spec=auth_spec,
             schedule=schedule_params,
             insecure_allow_unsigned=insecure_allow_unsigned,
+            webhook_base=webhook_base,
         ),
         allow_replace=replace,
     )

@@ -127,6 +127,7 @@ SCHEMA: dict[str, Any] = {
                 "tenant": {"type": "string", "minLength": 1},
                 "authenticated": {"type": "boolean"},
                 "insecure_allow_unsigned": {"type": "boolean"},
+                "webhook_base": {"type": "string", "pattern": "^https?://"},
                 "params": {
                     "type": "object",
                     "additionalProperties": {
@@ -189,6 +190,7 @@ class SourceDecl:
     tenant: str = "sourceflow"
     authenticated: bool = False
     insecure_allow_unsigned: bool = False
+    webhook_base: str | None = None
     mapping: model.MappingSet | None = None
     schedule: model.ScheduleParams | None = None
 
@@ -319,6 +321,7 @@ def _source(
         tenant=body.get("tenant") or tenant or "sourceflow",
         authenticated=body.get("authenticated", False),
         insecure_allow_unsigned=body.get("insecure_allow_unsigned", False),
+        webhook_base=body.get("webhook_base"),
     )
     try:
         source = registry.source(decl.plugin)
@@ -660,6 +663,7 @@ class ProjectRun:
             auth_spec=decl.auth_spec,
             schedule=decl.schedule,
             insecure_allow_unsigned=decl.insecure_allow_unsigned,
+            webhook_base=decl.webhook_base,
         )
 
 

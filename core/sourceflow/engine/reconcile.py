@@ -584,9 +584,10 @@ class Engine:
         if source.inlet_on is None:
             return
         owner = "base_connection" if source.inlet_on == "connection" else "flow"
-        fingerprint = secret_hash(
-            record.salt, {"object": w.request.object, "credentials": w.request.credentials}
-        )
+        what: dict[str, Any] = {"object": w.request.object, "credentials": w.request.credentials}
+        if w.request.webhook_base:  # only when set: records made before it keep their print
+            what["webhookBase"] = w.request.webhook_base
+        fingerprint = secret_hash(record.salt, what)
         recorded_fp = record.endpoint.get("fingerprint", fingerprint)
         change = Change(name=w.request.name, step="endpoint", action="unchanged")
         w.plan.changes.append(change)
@@ -663,11 +664,15 @@ class Engine:
                 f"the platform gave no inlet URL for {source.name!r} ({where} has no inletUrl)",
                 hint="wait a minute and run again: Adobe creates inlets asynchronously",
             )
+        inlet_id = str(inlet_id or url.rstrip("/").rsplit("/", 1)[-1])
+        relay = w.request.webhook_base
         return Endpoint(
-            inlet_id=str(inlet_id or url.rstrip("/").rsplit("/", 1)[-1]),
+            inlet_id=inlet_id,
             inlet_url=str(url),
             flow_id=str(flow.id),
             authentication_required=bool(values.get("authenticationRequired")),
+            # The relay serves Adobe's inlet paths: only the host differs.
+            webhook_url=f"{relay.rstrip('/')}/collection/{inlet_id}" if relay else None,
             object=w.request.object,
         )
 

@@ -221,5 +221,6 @@ def sourceflow_endpoint(
 
 def webhook_url(endpoint: Endpoint) -> str:
     """``{inletUrl}?x-adobe-flow-id={flowId}``, as Adobe's Chatlio page builds it."""
-    joiner = "&" if "?" in endpoint.inlet_url else "?"
-    return f"{endpoint.inlet_url}{joiner}{urlencode({FLOW_HEADER: endpoint.flow_id})}"
+    url = endpoint.deliver_to  # the relay in front of the inlet, or the inlet
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}{urlencode({FLOW_HEADER: endpoint.flow_id})}"

@@ -293,9 +293,11 @@ def sourceflow_mapping_defaults(
 
 
 def delivery_url(endpoint: Endpoint) -> str:
-    """The inlet URL with the flow in its query: Shopify cannot add headers to a delivery."""
-    joiner = "&" if "?" in endpoint.inlet_url else "?"
-    return f"{endpoint.inlet_url}{joiner}{urlencode({FLOW_HEADER: endpoint.flow_id})}"
+    """Where Shopify delivers (the relay in front of the inlet, or the inlet), with the flow
+    in its query: Shopify cannot add headers to a delivery."""
+    url = endpoint.deliver_to
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}{urlencode({FLOW_HEADER: endpoint.flow_id})}"
 
 
 def _token(chosen: Mapping[str, Any], credentials: Mapping[str, Any] | None) -> FoundToken:

@@ -167,6 +167,38 @@ def test_graphql_subscriptions_and_the_topic_from_object(
     assert shop.webhooks == {}
 
 
+def test_with_a_relay_in_front_the_shop_delivers_to_the_relay(
+    fake_shop, client, registry, dataset, tmp_path, monkeypatch
+):
+    shop, admin_url = fake_shop
+    monkeypatch.setenv("SHOPIFY_ACCESS_TOKEN", shop.token)  # teardown reads it, as a shell has
+    lifecycle = lifecycle_for(client, registry, tmp_path / "state.json")
+    relay = "https://relay.example.com"
+    done = lifecycle.connect(
+        ConnectRequest(
+            source="shopify",
+            name="relayed",
+            dataset_id=dataset,
+            credentials={
+                "shop": shop.shop,
+                "accessToken": shop.token,
+                "adminUrl": admin_url,
+                "clientSecret": shop.client_secret,
+            },
+            webhook_base=relay,
+        )
+    )
+    (hook,) = shop.webhooks.values()
+    # The relay serves the inlet's own path: only the host differs.
+    assert done.inlet_url is not None and done.inlet_id is not None
+    assert hook["address"].startswith(f"{relay}/collection/{done.inlet_id}?x-adobe-flow-id=")
+    assert not hook["address"].startswith(done.inlet_url)
+    record = lifecycle.state.get("relayed", client.settings.platform_url, client.settings.sandbox)
+    assert record is not None
+    lifecycle.teardown(record)
+    assert shop.webhooks == {}
+
+
 def test_a_refused_subscription_leaves_nothing_subscribed(
     fake_shop, client, registry, dataset, tmp_path
 ):

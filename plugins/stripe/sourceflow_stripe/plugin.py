@@ -395,7 +395,7 @@ def sourceflow_endpoint(source: Source, flow: Flow, endpoint: Endpoint) -> dict[
     """The URL to add as a webhook endpoint in the Stripe Dashboard (Developers > Webhooks),
     with the signing secret it shows given as ``--param webhookSecret``."""
     return {
-        "webhookUrl": endpoint.inlet_url,
+        "webhookUrl": endpoint.deliver_to,
         "webhooks": "add webhookUrl as an endpoint in the Stripe Dashboard (Developers > "
         "Webhooks) for the events of this resource, and connect with --param "
         "webhookSecret=whsec_… (the endpoint's signing secret)",
