@@ -84,3 +84,47 @@ def test_cli_command_is_documented_with_its_options(command):
             flag = max(param.opts, key=len)
             assert flag in section.group(1), f"sourceflow {command}: {flag} is not documented"
     assert target.help, f"sourceflow {command} has no --help text"
+
+
+def _unbound(code: str) -> set[str]:
+    """The names a snippet reads without importing, defining or assigning them."""
+    import builtins
+
+    tree = ast.parse(code)
+    bound, read = set(dir(builtins)), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+    return read - bound
+
+
+AUTHOR_PAGES = ("docs/authoring.md", "docs/hooks.md")
+
+
+@pytest.mark.parametrize("page", AUTHOR_PAGES)
+def test_author_examples_import_every_name_of_sourceflow_they_use(page: str) -> None:
+    # A reader copies an example whole: a name of the author's API it uses without importing
+    # is a NameError in their plugin. (The reader's own objects, such as acme_api, may stay
+    # unbound; signature blocks, which are not Python on their own, are left out.)
+    import sourceflow
+
+    api = {*sourceflow.__all__, "sourceflow"}
+    text = (DOCS.parent / page).read_text()
+    problems = []
+    for block in re.finditer(r"```python\n(.*?)```", text, re.S):
+        try:
+            missing = _unbound(block.group(1)) & api
+        except SyntaxError:
+            continue
+        if missing:
+            line = text[: block.start()].count("\n") + 2
+            problems.append(f"{page}:{line}: uses {', '.join(sorted(missing))} without importing")
+    assert not problems, "\n".join(problems)

@@ -575,6 +575,25 @@ def test_connect_refuses_an_unsigned_shopify_flow_unless_told(client, registry, 
     assert done.inlet_url
 
 
+@pytest.mark.parametrize("source", ["shopify", "chatlio"])
+def test_authenticated_reaches_a_flow_owned_inlet_whatever_params_the_plugin_takes(
+    client, registry, tmp_path, source
+):
+    # --authenticated is the core's option: for a source whose flow owns the inlet it goes to
+    # the flow's options, never to a plugin that refuses params it does not know.
+    dataset = client.datasets.create(model.Dataset(name="auth"))
+    lifecycle = Lifecycle(client, registry, StateFile(tmp_path / "state.json"))
+    credentials: dict[str, Any] = {"authenticationRequired": True}
+    if source == "shopify":
+        credentials["clientSecret"] = "shpss_engine_test_secret"
+    done = lifecycle.connect(
+        ConnectRequest(source=source, name=f"auth-{source}", dataset_id=dataset,
+                       credentials=credentials)
+    )  # fmt: skip
+    assert done.authentication_required and done.inlet_url
+    assert httpx.post(done.inlet_url, json={"a": 1}).status_code == 401  # no token
+
+
 def test_a_project_cannot_take_a_name_another_project_owns(tmp_path, client, registry):
     first = write(
         tmp_path / "one.toml",

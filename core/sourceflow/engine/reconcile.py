@@ -634,7 +634,7 @@ class Engine:
                     source,
                     flow=flow,
                     endpoint=endpoint,
-                    credentials=w.request.credentials,
+                    credentials=_plugin_params(source, w.request.credentials),
                 )
                 record.recorded = dict(facts or {})
                 record.endpoint = inlet
@@ -895,12 +895,11 @@ class Engine:
     def _source_params(
         self, source: Source, object: str | None, credentials: Mapping[str, Any]
     ) -> SourceParams:
-        if source.inlet_on == "flow":
-            # A core option: the flow's options carry it (_flow_options), not the plugin's
-            # params, so a plugin that refuses unknown params still takes --authenticated.
-            credentials = {k: v for k, v in credentials.items() if k != "authenticationRequired"}
         params = self.registry.call(
-            "sourceflow_source_params", source, object=object, credentials=credentials
+            "sourceflow_source_params",
+            source,
+            object=object,
+            credentials=_plugin_params(source, credentials),
         )
         return params if params is not None else SourceParams()
 
@@ -956,6 +955,16 @@ def _same_parents(step: str, a: Any, b: Any) -> bool:
         return True
     pa, pb = project(step, a, salt=""), project(step, b, salt="")
     return all(pa.get(k) == pb.get(k) for k in RULES[step].fixed)
+
+
+def _plugin_params(source: Source, credentials: Mapping[str, Any]) -> dict[str, Any]:
+    """What the plugin's hooks see of the user's params: for a source whose flow owns the
+    inlet, ``authenticationRequired`` is the core's option (the flow's options carry it,
+    :func:`_flow_options`), so a plugin that refuses unknown params still takes
+    ``--authenticated``."""
+    if source.inlet_on != "flow":
+        return dict(credentials)
+    return {k: v for k, v in credentials.items() if k != "authenticationRequired"}
 
 
 def _flow_options(source: Source, credentials: Mapping[str, Any]) -> dict[str, Any] | None:
