@@ -111,5 +111,5 @@ def test_ci_builds_the_docs():
     assert "docs" in [e.strip() for e in tox["tox"]["env_list"].split(",")]
     dev = (ROOT / "dev").read_text(encoding="utf-8")
     # the line of the `test)` branch that runs tox
-    test_line = next(line for line in dev.splitlines() if "tox run" in line and "-e test" in line)
+    test_line = next(line for line in dev.splitlines() if "tox run" in line and "-e suites" in line)
     assert re.search(r"-e \S*\bdocs\b", test_line), test_line
