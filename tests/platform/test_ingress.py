@@ -309,3 +309,33 @@ def test_any_bytes_in_any_signature_header_are_a_401_never_a_5xx(
 
     case()
     assert world.rows(flow, shared_platform[0].state.platform) == []
+
+
+def test_an_inlet_whose_plugin_is_gone_fails_closed(tmp_path) -> None:
+    # The plugin that verifies a flow's deliveries is uninstalled (here: left out of the
+    # registry of a restarted platform): nothing can verify a delivery, so none is taken, and
+    # the 503 has the sender retry once the plugin is back.
+    from sourceflow.plugins import load as load_plugins
+    from sourceflow.testing import client_for, local_platform
+
+    data = tmp_path / "platform"
+    with local_platform(data, registry=load_plugins(), scheduler=False) as first:
+        world = World(first.url, tmp_path, stripe_api="http://127.0.0.1:9")  # Stripe unused
+        flow = world.flow(SIGNERS["shopify"])
+        sandbox = world.client.settings.sandbox
+        inlet_path = flow.inlet_url.split("/collection/", 1)[1]
+        world.http.close()
+        world.client.close()
+    with local_platform(data, registry=load_plugins(block=["sourceflow-shopify"])) as second:
+        body = _body(SIGNERS["shopify"], "single-header")
+        answer = httpx.post(
+            f"{second.url}/collection/{inlet_path}",
+            content=body,
+            headers={**SIGNERS["shopify"].sign(body, SECRET, 0), "x-adobe-flow-id": flow.flow_id},
+        )
+        assert answer.status_code == 503, answer.text
+        assert "not installed" in answer.json()["detail"]
+        assert answer.headers["retry-after"] == "60"
+        second.wait_idle(10)
+        with client_for(second.url, sandbox=sandbox) as client:
+            assert list(client.dataset_rows(flow.dataset)) == []

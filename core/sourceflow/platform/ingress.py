@@ -206,7 +206,16 @@ class Ingress:
         """Judge the delivery for the flow it lands in: its delivery id, or a 401."""
         source = inlet.source
         if source is None:
-            return None
+            # The plugin that owns the source was removed: nothing can verify the delivery.
+            # Fail closed, and with a 503 the sender retries once the plugin is back.
+            refused = problem(
+                503,
+                f"inlet {inlet.inlet_id} belongs to a source whose plugin is not installed: "
+                "its deliveries cannot be verified (install the plugin and restart the server)",
+                service=SERVICE,
+            )
+            refused.headers["Retry-After"] = "60"
+            raise refused
         config = dict(inlet.configs.get(flow_id, {}))
         secret_key = source.delivery_secret
         if secret_key is not None and not config.get(secret_key):
