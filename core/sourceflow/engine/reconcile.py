@@ -243,10 +243,17 @@ class Engine:
             if refused:
                 raise ChangeRefused(_refusal(request.name, dry.plan), hint=_REPLACE_HINT)
         walk = self._new_walk(request, desired, record, write=True)
-        for _ in range(SETTLE_ROUNDS):
-            self._walk(walk)
-            if not self._settle(walk):
-                break
+        for round_ in range(SETTLE_ROUNDS):
+            try:
+                self._walk(walk)
+            except NotFound:
+                # A resource this walk adopted from a racer is gone: that racer lost higher
+                # up the chain and gave its chain up. Walk again: it finds what is there now.
+                if round_ == SETTLE_ROUNDS - 1:
+                    raise
+            else:
+                if not self._settle(walk):
+                    break
             walk = self._new_walk(request, desired, record, write=True, plan=walk.plan)
         return walk.plan, self._connected(walk)
 
