@@ -33,11 +33,13 @@ def new_plugin(name: str, mode: str, dest: Path | None) -> None:
     """Write a plugin folder for the source NAME (distribution sourceflow-NAME).
 
     It holds a pyproject with the entry point, the hooks to fill in with working defaults,
-    sample payloads, a conformance test module and a README; `pip install -e` it and run
-    `pytest` in it: it passes as generated.
+    sample payloads, a conformance test module and a README; `pip install -e 'FOLDER[test]'`
+    it and run `python -m pytest` in it: it passes as generated.
     """
     from sourceflow.scaffold import new_plugin as scaffold
 
     folder = scaffold(name, mode="scheduled" if mode == "scheduled" else "streaming", dest=dest)
     click.echo(f"wrote {folder}/ ({mode} source {name!r})")
-    click.echo(f"next: pip install -e {folder} && cd {folder} && pytest")
+    # "[test]" and "python -m pytest": a pytest from outside this environment (a system one)
+    # cannot import sourceflow, and a fresh venv has none of its own.
+    click.echo(f"next: pip install -e '{folder}[test]' && cd {folder} && python -m pytest")
