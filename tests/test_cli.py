@@ -287,6 +287,34 @@ def test_malformed_mapping_file_names_the_problem(served, tmp_path):
     assert "mappings[0].destinationXdmPath: is required" in out.stderr
 
 
+def test_every_mapping_problem_is_shown_on_its_own_line(served, tmp_path):
+    """The platform's 400 lists every problem; the CLI shows each, not "(and 2 more)"."""
+    dataset = sf("datasets", "create", "problems", cwd=tmp_path, platform=served).stdout.split()[-1]
+    bad = tmp_path / "rules.json"
+    bad.write_text(
+        json.dumps(
+            [
+                {"sourceType": "ATTRIBUTE", "source": "a..b", "destination": "x"},
+                {"sourceType": "EXPRESSION", "source": "lowr(a)", "destination": "y"},
+                {"sourceType": "EXPRESSION", "source": "lower(a, b)", "destination": "z"},
+            ]
+        )
+    )
+    out = sf(
+        "connect", "http", "--dataset", dataset, "--mapping", str(bad), "--name", "problems",
+        cwd=tmp_path, platform=served, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    lines = out.stderr.splitlines()
+    errors = [i for i, line in enumerate(lines) if line.startswith("error: ")]
+    assert len(errors) == 1, out.stderr
+    listed = lines[errors[0] + 1 :]
+    assert [line.split(":")[0].strip() for line in listed] == [
+        f"mappings[{i}].sourceAttribute" for i in range(3)
+    ], out.stderr
+    assert "unknown function 'lowr'" in listed[1] and "lower() takes exactly 1" in listed[2]
+
+
 # --- the seed tutorial's own curl lines -----------------------------------------------------
 
 

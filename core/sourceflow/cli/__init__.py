@@ -146,6 +146,23 @@ def cli(ctx: click.Context, platform_url: str | None, debug: bool, log_format: s
     log.set_defaults(level="DEBUG" if debug else "WARNING", json=log_format == "json")
 
 
+def problem_lines(exc: Exception) -> list[str]:
+    """Every problem an error lists, one per line, when it lists more than one.
+
+    The error's own line names the first problem only ("... (and 3 more)"); a mapping set or
+    a resource with several mistakes is fixed in one pass when each is shown. Local compile
+    errors carry ``problems``; the platform's 400 carries them in ``report.problems``.
+    """
+    problems = getattr(exc, "problems", None)
+    if problems is None:
+        body = getattr(exc, "body", None)
+        report = body.get("report") if isinstance(body, dict) else None
+        problems = report.get("problems") if isinstance(report, dict) else None
+    if not isinstance(problems, list) or len(problems) < 2:
+        return []
+    return [str(p) for p in problems]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command; sourceflow's own errors become one line on stderr, not a traceback."""
     from sourceflow.errors import SourceflowError
@@ -167,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         from sourceflow.redact import scrub
 
         click.echo(f"error: {scrub(str(exc))}", err=True)
+        for line in problem_lines(exc):
+            click.echo(f"  {scrub(line)}", err=True)
         return 1
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
