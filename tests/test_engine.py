@@ -575,6 +575,42 @@ def test_connect_refuses_an_unsigned_shopify_flow_unless_told(client, registry, 
     assert done.inlet_url
 
 
+@pytest.mark.parametrize(
+    ("source", "authenticated", "expected"),
+    [
+        # Anyone with the URL can post: warn, and offer the cure where the sender can use it.
+        ("http", False, "carry no signature: anyone who knows the inlet URL can post rows to "
+         "it (unless it is authenticated: --authenticated)"),
+        # A token is required: nobody without one can post, so there is nothing to warn of.
+        ("http", True, None),
+        # Chatlio's webhooks cannot present an IMS token: --authenticated is no cure to offer.
+        ("chatlio", False, "carry no signature: anyone who knows the inlet URL can post rows "
+         "to it"),
+    ],
+)  # fmt: skip
+def test_the_unsigned_warning_fits_the_source_and_the_request(
+    client, registry, tmp_path, source, authenticated, expected
+):
+    dataset = client.datasets.create(model.Dataset(name="warned"))
+    told: list[tuple[str, str, str]] = []
+    lifecycle = Lifecycle(
+        client,
+        registry,
+        StateFile(tmp_path / "state.json"),
+        progress=lambda step, status, detail: told.append((step, status, detail)),
+    )
+    credentials: dict[str, Any] = {"authenticationRequired": True} if authenticated else {}
+    lifecycle.connect(
+        ConnectRequest(source=source, name=f"warned-{source}-{authenticated}",
+                       dataset_id=dataset, credentials=credentials)
+    )  # fmt: skip
+    warnings = [detail for step, _, detail in told if step == "warning"]
+    if expected is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warnings[0].endswith(expected), warnings
+
+
 @pytest.mark.parametrize("source", ["shopify", "chatlio"])
 def test_authenticated_reaches_a_flow_owned_inlet_whatever_params_the_plugin_takes(
     client, registry, tmp_path, source

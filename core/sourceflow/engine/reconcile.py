@@ -313,13 +313,22 @@ class Engine:
     def _fail_closed(
         self, source: Source, request: ConnectRequest, held: Mapping[str, Any]
     ) -> None:
-        if source.unsigned and source.mode == "streaming":
+        authenticated = request.credentials.get("authenticationRequired") or held.get(
+            "authenticationRequired"
+        )
+        if source.unsigned and source.mode == "streaming" and not authenticated:
+            # --authenticated is offered only where the sender can present an IMS token: the
+            # HTTP API's own senders can, a third party's webhooks (Chatlio) cannot.
+            can_authenticate = any(
+                "authenticationRequired" in (spec.spec.get("properties") or {})
+                for spec in source.connection_spec.auth_spec or []
+            )
             self.progress(
                 "warning",
                 "warning",
                 f"{source.title} deliveries carry no signature: anyone who knows the inlet URL "
                 "can post rows to it"
-                + (" (unless it is authenticated: --authenticated)" if source.inlet_on else ""),
+                + (" (unless it is authenticated: --authenticated)" if can_authenticate else ""),
             )
         param = source.delivery_secret
         if param is None or request.credentials.get(param) or held.get(param):
