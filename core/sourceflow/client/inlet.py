@@ -18,8 +18,8 @@ import httpx
 
 import sourceflow
 from sourceflow import config, wire
-from sourceflow.client.ims import StaticToken, TokenSource
 from sourceflow.client.retry import RetryPolicy
+from sourceflow.client.tokens import StaticToken, TokenSource
 from sourceflow.client.transport import Transport, parse_body
 from sourceflow.errors import ConfigError, PlatformError
 from sourceflow.model import BatchReceipt, Receipt

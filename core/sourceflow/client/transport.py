@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -20,6 +20,7 @@ import tenacity
 
 from sourceflow import redact
 from sourceflow.client.retry import RetryPolicy, retry_after
+from sourceflow.client.tokens import AccessToken, TokenSource
 from sourceflow.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -30,9 +31,6 @@ from sourceflow.errors import (
     Unavailable,
 )
 from sourceflow.log import get_logger
-
-if TYPE_CHECKING:
-    from sourceflow.client.ims import AccessToken, TokenSource
 
 Params = Sequence[tuple[str, str]]
 

@@ -20,10 +20,10 @@ from starlette.routing import Route
 from sourceflow import wire
 from sourceflow.config import DATAPREP_PATH as DP
 from sourceflow.model import MappingRule, MappingSet
-from sourceflow.platform import resources
-from sourceflow.platform.problems import problem
-from sourceflow.platform.query import whole
-from sourceflow.platform.web import Call, answer, route
+from sourceflow.platform.flowservice import resources
+from sourceflow.platform.http.problems import problem
+from sourceflow.platform.http.query import whole
+from sourceflow.platform.http.web import Call, answer, route
 
 if TYPE_CHECKING:
     from sourceflow.platform.core import Platform

@@ -27,8 +27,8 @@ from typing import Any
 
 from attrs import field, frozen
 
-from sourceflow.platform.commits import GroupCommit
-from sourceflow.platform.ingress import Admitted, InletInfo
+from sourceflow.platform.ingress.commits import GroupCommit
+from sourceflow.platform.ingress.pipeline import Admitted, InletInfo
 
 DB = Any
 """A DB-API connection (sqlite3 or psycopg); the SQL below runs on both."""

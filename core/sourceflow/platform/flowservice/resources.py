@@ -19,10 +19,10 @@ from attrs import evolve, frozen
 
 from sourceflow import model, redact, wire
 from sourceflow.errors import InvalidBody
-from sourceflow.platform.auth import Principal
-from sourceflow.platform.directory import INLET_KEYS
-from sourceflow.platform.problems import problem
-from sourceflow.platform.store import Scope
+from sourceflow.platform.http.auth import Principal
+from sourceflow.platform.http.problems import problem
+from sourceflow.platform.ingress.directory import INLET_KEYS
+from sourceflow.platform.store.sqlite import Scope
 
 M = TypeVar("M", bound=model.Meta)
 T = TypeVar("T")

@@ -14,10 +14,10 @@ from jsonschema.exceptions import SchemaError
 
 from sourceflow import model, redact
 from sourceflow.model import DATA_LAKE_SPEC_ID
-from sourceflow.platform.directory import INLET_KEYS
-from sourceflow.platform.problems import problem
-from sourceflow.platform.specs import Specs
-from sourceflow.platform.store import Scope, Store
+from sourceflow.platform.flowservice.specs import Specs
+from sourceflow.platform.http.problems import problem
+from sourceflow.platform.ingress.directory import INLET_KEYS
+from sourceflow.platform.store.sqlite import Scope, Store
 from sourceflow.plugins import Registry
 
 
