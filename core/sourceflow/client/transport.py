@@ -164,6 +164,25 @@ def error_from_response(
     )
 
 
+def unexpected(
+    response: httpx.Response,
+    message: str,
+    *,
+    cls: type[PlatformError] = PlatformError,
+    body: Any = None,
+) -> PlatformError:
+    """``cls`` for an answer under 400 that lacks what the call needs (a body, an item, a
+    receipt), carrying the answer's status, request id, method and URL."""
+    return cls(
+        message,
+        status=response.status_code,
+        body=body,
+        request_id=response.headers.get("x-request-id"),
+        method=response.request.method,
+        url=str(response.request.url),
+    )
+
+
 def error_from_transport(
     error: httpx.TransportError, *, method: str, url: str, request_id: str
 ) -> Unavailable:
