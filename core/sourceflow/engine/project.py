@@ -626,7 +626,7 @@ class ProjectRun:
     def request(self, decl: SourceDecl, datasets: Mapping[str, str]) -> Any:
         """The :class:`~sourceflow.lifecycle.ConnectRequest` a declared source stands for,
         with ``{ env = … }`` values read now."""
-        from sourceflow.lifecycle import ConnectRequest
+        from sourceflow.engine.reconcile import ConnectRequest
 
         given: dict[str, Any] = {}
         missing: list[str] = []

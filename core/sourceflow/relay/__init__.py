@@ -11,5 +11,6 @@ to the flow's Adobe inlet in batches, with retries (:mod:`.forwarder`).
   environment variable references;
 - :mod:`.outbox`: the outbox, the de-duplication window and the dead letters, in SQLite on one
   machine (:mod:`.sqlite`) or PostgreSQL for several replicas (:mod:`.postgres`);
+- :mod:`.stores`: which of the two a ``store`` URL names;
 - :mod:`.app`: the ASGI app (the collection routes, ``/healthz``) and its lifecycle.
 """

@@ -38,7 +38,8 @@ from sourceflow.platform.ingress.pipeline import Collection, Ingress, InletInfo
 from sourceflow.platform.store.sqlite import Scope
 from sourceflow.relay.config import MAX_MESSAGE_BYTES, RelayConfig
 from sourceflow.relay.forwarder import Forwarder
-from sourceflow.relay.outbox import Outbox, OutboxSink, open_outbox
+from sourceflow.relay.outbox import Outbox, OutboxSink
+from sourceflow.relay.stores import open_outbox
 
 
 class RelayInlets:

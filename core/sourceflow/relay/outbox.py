@@ -384,14 +384,3 @@ class OutboxSink:
             lambda db: outbox.store(db, inlet, received_ms, messages)
         )
         return receipts
-
-
-def open_outbox(url: str) -> Outbox:
-    """The store a URL names: ``sqlite:PATH`` or ``postgresql://…``."""
-    if url.startswith("sqlite:"):
-        from sourceflow.relay.sqlite import SqliteOutbox
-
-        return SqliteOutbox(url.removeprefix("sqlite:").removeprefix("//"))
-    from sourceflow.relay.postgres import PostgresOutbox
-
-    return PostgresOutbox(url)
