@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from sourceflow import signatures
 from sourceflow.hooktypes import Delivery, Verdict
-from sourceflow.platform.auth import Tokens
-from sourceflow.platform.problems import Refused
-from sourceflow.platform.store import Store
+from sourceflow.platform.http.auth import Tokens
+from sourceflow.platform.http.problems import Refused
+from sourceflow.platform.store.sqlite import Store
 from sourceflow_shopify import oauth, signing
 from sourceflow_shopify import plugin as shopify
 from sourceflow_stripe import plugin as stripe

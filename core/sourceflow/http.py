@@ -121,6 +121,6 @@ def parse_json(response: httpx.Response) -> Any:
     """The JSON of an answer, parsed as the platform parses its own (orjson, about twice as
     fast as :meth:`httpx.Response.json` on a page of Stripe objects, with integers of any
     size kept exact); :class:`ValueError` when the body is not JSON."""
-    from sourceflow.platform import jsonbytes
+    from sourceflow.platform.http import jsonbytes
 
     return jsonbytes.loads(response.content)

@@ -42,7 +42,7 @@ from relaykit import (  # noqa: E402
     write_config,
 )
 
-from sourceflow.relay.outbox import open_outbox  # noqa: E402
+from sourceflow.relay.stores import open_outbox  # noqa: E402
 
 
 def requests_for(inlet_id: str, host: str, count: int, start: int) -> list[bytes]:

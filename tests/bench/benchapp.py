@@ -26,8 +26,8 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 
 from sourceflow.platform.app import PlatformConfig, create_app
+from sourceflow.platform.http.web import Call, answer, route
 from sourceflow.platform.server import serve
-from sourceflow.platform.web import Call, answer, route
 
 
 async def _noop(call: Call) -> Response:

@@ -1,4 +1,4 @@
-"""Group commit (sourceflow.platform.commits): concurrent writes share one transaction, a
+"""Group commit (sourceflow.platform.ingress.commits): concurrent writes share one transaction, a
 failing write fails alone, and stopping commits what is queued."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sourceflow.platform.commits import GroupCommit
-from sourceflow.platform.store import Store
+from sourceflow.platform.ingress.commits import GroupCommit
+from sourceflow.platform.store.sqlite import Store
 
 
 @pytest.fixture

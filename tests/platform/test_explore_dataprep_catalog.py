@@ -147,7 +147,7 @@ def test_a_failing_auth_param_is_named_without_its_value(acme_api):
 
 
 def _scope(item):
-    from sourceflow.platform.store import Scope
+    from sourceflow.platform.store.sqlite import Scope
 
     return Scope(item["imsOrgId"], item["sandboxName"])
 

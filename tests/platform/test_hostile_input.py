@@ -22,7 +22,7 @@ from platform_testkit import Builder
 from starlette.routing import Route
 
 from sourceflow.config import DEV_CLIENT_ID, DEV_ORG_ID
-from sourceflow.platform import jsonbytes
+from sourceflow.platform.http import jsonbytes
 
 FS = "/data/foundation/flowservice"
 

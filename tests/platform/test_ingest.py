@@ -150,7 +150,7 @@ def test_a_restart_keeps_everything_and_processes_what_was_pending(tmp_path):
 
 
 def test_wal_and_durability_settings(tmp_path):
-    from sourceflow.platform.store import Store
+    from sourceflow.platform.store.sqlite import Store
 
     full = Store(tmp_path / "a", "full")
     normal = Store(tmp_path / "b", "normal")

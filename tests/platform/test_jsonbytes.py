@@ -1,5 +1,5 @@
-"""The platform's JSON codec (sourceflow.platform.jsonbytes): exact for every JSON value, strict
-about what is not JSON."""
+"""The platform's JSON codec (sourceflow.platform.http.jsonbytes): exact for every JSON value,
+strict about what is not JSON."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sourceflow.platform import jsonbytes
+from sourceflow.platform.http import jsonbytes
 
 VALUES: list[Any] = [
     {"id": "evt-1", "amount": 4200, "ok": True, "none": None, "tags": ["a", "b"]},

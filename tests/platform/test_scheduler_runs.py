@@ -23,7 +23,7 @@ from sourceflow.model import (
     FlowSpec,
 )
 from sourceflow.platform.app import PlatformConfig, create_app
-from sourceflow.platform.scheduler import latest_slot
+from sourceflow.platform.runs.scheduler import latest_slot
 from sourceflow.platform.server import background
 from sourceflow.plugins import load
 

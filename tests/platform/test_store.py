@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sourceflow.platform import migrations
-from sourceflow.platform.migrations import LATEST, StoreTooNew
-from sourceflow.platform.store import Store
+from sourceflow.platform.store import migrations
+from sourceflow.platform.store.migrations import LATEST, StoreTooNew
+from sourceflow.platform.store.sqlite import Store
 
 FULL, NORMAL = 2, 1  # PRAGMA synchronous values
 
@@ -44,7 +44,7 @@ def test_a_new_file_starts_with_nothing_processed(tmp_path: Path) -> None:
 
 # --- migrations ---------------------------------------------------------------------------------
 # The layouts sourceflow wrote before it recorded a schema version (user_version 0), as the
-# SCHEMA text of each release had them (git history of core/sourceflow/platform/store.py).
+# SCHEMA text of each release had them (git history of core/sourceflow/platform/store/sqlite.py).
 
 _COMMON = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -242,7 +242,7 @@ def test_every_layout_from_before_versions_is_migrated_with_its_data(
 
 
 def _scope() -> object:
-    from sourceflow.platform.store import Scope
+    from sourceflow.platform.store.sqlite import Scope
 
     return Scope(org="o", sandbox="prod")
 

@@ -25,7 +25,7 @@ from relaykit import (
     until,
 )
 
-from sourceflow.relay.outbox import open_outbox
+from sourceflow.relay.stores import open_outbox
 
 
 def outbox_depth(edge: Edge) -> int:

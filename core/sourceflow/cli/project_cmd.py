@@ -36,6 +36,15 @@ def _run(ctx: click.Context, path: Path, sandbox: str | None) -> ProjectRun:
     return project.ProjectRun(loaded, client, registry, progress=common.step_printer)
 
 
+def _announce(run: ProjectRun, doing: str) -> None:
+    settings = run.client.settings
+    click.echo(
+        f"{doing} project {run.project.name!r} in sandbox {settings.sandbox!r} on "
+        f"{settings.platform_url}",
+        err=True,
+    )
+
+
 def _show(result: ProjectPlan, *, verbose: bool) -> None:
     for change in result.datasets:
         if change.action != "unchanged" or verbose or change.drift:
@@ -93,11 +102,7 @@ def plan(
       sourceflow plan --sandbox stage --json
     """
     run = _run(ctx, path, sandbox)
-    click.echo(
-        f"planning project {run.project.name!r} in sandbox {run.client.settings.sandbox!r} on "
-        f"{run.client.settings.platform_url}",
-        err=True,
-    )
+    _announce(run, "planning")
     result = run.plan()
     if as_json:
         common.echo_json(result.as_json())
@@ -126,11 +131,7 @@ def apply(ctx: click.Context, path: Path, sandbox: str | None, as_json: bool) ->
       sourceflow apply --sandbox prod      # promote the same file
     """
     run = _run(ctx, path, sandbox)
-    click.echo(
-        f"applying project {run.project.name!r} in sandbox {run.client.settings.sandbox!r} on "
-        f"{run.client.settings.platform_url}",
-        err=True,
-    )
+    _announce(run, "applying")
     result = run.apply()
     if as_json:
         common.echo_json(result.as_json())

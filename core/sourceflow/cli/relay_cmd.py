@@ -110,7 +110,7 @@ def urls(config_path: Path | None, state_path: Path | None, as_json: bool) -> No
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(config_path: Path | None, state_path: Path | None, as_json: bool) -> None:
     """Outbox depth, age of the oldest waiting message, forwarded and refused counts."""
-    from sourceflow.relay.outbox import open_outbox
+    from sourceflow.relay.stores import open_outbox
 
     cfg = _load(config_path, state_path)
     outbox = open_outbox(cfg.store)
@@ -196,7 +196,7 @@ def replay(
     answer kept); fix the cause (the flow's mapping or schema), then replay it.
     """
     from sourceflow.errors import SourceflowError
-    from sourceflow.relay.outbox import open_outbox
+    from sourceflow.relay.stores import open_outbox
 
     cfg = _load(config_path, state_path)
     flow_id = None

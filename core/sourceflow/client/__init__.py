@@ -14,10 +14,11 @@ See ``docs/client.md``.
 from __future__ import annotations
 
 from sourceflow.client.flowservice import FlowServiceClient
-from sourceflow.client.ims import AccessToken, IMSTokenProvider, StaticToken, TokenSource
+from sourceflow.client.ims import IMSTokenProvider
 from sourceflow.client.inlet import InletSender
 from sourceflow.client.resources import Collection, Datasets, MappingSets, PatchOps, SpecCollection
 from sourceflow.client.retry import RetryPolicy
+from sourceflow.client.tokens import AccessToken, StaticToken, TokenSource
 
 __all__ = [
     "AccessToken",

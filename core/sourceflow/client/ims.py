@@ -12,13 +12,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 import httpx
-from attrs import define, field
+from attrs import define
 
 from sourceflow import redact, wire
 from sourceflow.client.retry import RetryPolicy
+from sourceflow.client.tokens import AccessToken
 from sourceflow.client.transport import Transport, parse_body
 from sourceflow.config import Settings
 from sourceflow.errors import AuthenticationFailed
@@ -29,43 +29,6 @@ MARGIN_FRACTION = 0.1
 DEFAULT_LIFETIME_S = 3600.0
 
 IMS_HINT = "check SOURCEFLOW_CLIENT_ID / SOURCEFLOW_CLIENT_SECRET (and SOURCEFLOW_SCOPES)"
-
-
-@define(frozen=True, kw_only=True)
-class AccessToken:
-    """A bearer token and when (on the monotonic clock) it was obtained and goes stale."""
-
-    value: str = field(repr=False)
-    obtained_at: float = float("-inf")
-    refresh_at: float = float("inf")
-
-
-class TokenSource(Protocol):
-    """Where a transport gets its bearer token."""
-
-    def current(self) -> AccessToken:
-        """A token that is good for a while yet."""
-        ...
-
-    def invalidate(self, token: AccessToken) -> bool:
-        """Forget ``token`` after the platform refused it; True if a new one can be had."""
-        ...
-
-
-class StaticToken:
-    """A token given by the caller: always the same, and nothing to refresh it with."""
-
-    def __init__(self, value: str) -> None:
-        redact.register(value)
-        self._token = AccessToken(value=value)
-
-    def current(self) -> AccessToken:
-        """The token."""
-        return self._token
-
-    def invalidate(self, token: AccessToken) -> bool:
-        """A fixed token cannot be replaced."""
-        return False
 
 
 @define(kw_only=True)

@@ -18,10 +18,10 @@ import httpx
 
 import sourceflow
 from sourceflow import config, wire
-from sourceflow.client.ims import StaticToken, TokenSource
 from sourceflow.client.retry import RetryPolicy
-from sourceflow.client.transport import Transport, parse_body
-from sourceflow.errors import ConfigError, PlatformError
+from sourceflow.client.tokens import StaticToken, TokenSource
+from sourceflow.client.transport import Transport, parse_body, unexpected
+from sourceflow.errors import ConfigError
 from sourceflow.model import BatchReceipt, Receipt
 
 _HINTS = {
@@ -135,12 +135,9 @@ class InletSender:
 def _receipt_body(response: httpx.Response) -> dict[str, Any]:
     body = parse_body(response)
     if not isinstance(body, dict):
-        raise PlatformError(
+        raise unexpected(
+            response,
             f"POST {response.request.url.path} answered {response.status_code} without a receipt",
-            status=response.status_code,
-            request_id=response.headers.get("x-request-id"),
-            method="POST",
-            url=str(response.request.url),
         )
     # Adobe's schema spells it inletID, its examples inletId.
     if "inletId" not in body and "inletID" in body:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 import httpx
 
 from sourceflow import wire
-from sourceflow.client.transport import Params, Transport, display_path, parse_body
+from sourceflow.client.transport import Params, Transport, display_path, parse_body, unexpected
 from sourceflow.errors import NotFound, PlatformError
 from sourceflow.model import CreatedRef, Dataset, MappingSet
 
@@ -33,13 +33,10 @@ CONTINUATION = "continuationToken"
 def _json(response: httpx.Response, what: str) -> Any:
     body = parse_body(response)
     if body is None:
-        raise PlatformError(
+        raise unexpected(
+            response,
             f"{response.request.method} {response.request.url.path} answered "
             f"{response.status_code} without the JSON body {what} should have",
-            status=response.status_code,
-            request_id=response.headers.get("x-request-id"),
-            method=response.request.method,
-            url=str(response.request.url),
         )
     return body
 
@@ -78,13 +75,8 @@ class SpecCollection(Generic[T]):
         body = _json(response, f"GET {self.path}/{{id}}")
         items = body.get("items") if isinstance(body, Mapping) else None
         if not items:
-            raise NotFound(
-                f"GET {self.path}/{id} answered no item",
-                status=response.status_code,
-                body=body,
-                request_id=response.headers.get("x-request-id"),
-                method="GET",
-                url=str(response.request.url),
+            raise unexpected(
+                response, f"GET {self.path}/{id} answered no item", cls=NotFound, body=body
             )
         return wire.from_json(items[0], self.model)
 
@@ -231,13 +223,8 @@ class Datasets:
             return body[0].rsplit("/", 1)[-1]
         if isinstance(body, Mapping) and isinstance(body.get("id"), str):
             return str(body["id"])
-        raise PlatformError(
-            f"POST /dataSets answered {body!r:.120}, not a dataset reference",
-            status=response.status_code,
-            body=body,
-            request_id=response.headers.get("x-request-id"),
-            method="POST",
-            url=self.url,
+        raise unexpected(
+            response, f"POST /dataSets answered {body!r:.120}, not a dataset reference", body=body
         )
 
     def get(self, id: str) -> Dataset:
@@ -246,13 +233,7 @@ class Datasets:
         body = _json(response, "GET /dataSets/{id}")
         found = body.get(id) if isinstance(body, Mapping) else None
         if not isinstance(found, Mapping):
-            raise NotFound(
-                f"GET /dataSets/{id} answered no dataset",
-                status=response.status_code,
-                request_id=response.headers.get("x-request-id"),
-                method="GET",
-                url=str(response.request.url),
-            )
+            raise unexpected(response, f"GET /dataSets/{id} answered no dataset", cls=NotFound)
         return _dataset(id, found)
 
     def list(self, limit: int = 50) -> Iterator[Dataset]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -20,6 +20,7 @@ import tenacity
 
 from sourceflow import redact
 from sourceflow.client.retry import RetryPolicy, retry_after
+from sourceflow.client.tokens import AccessToken, TokenSource
 from sourceflow.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -30,9 +31,6 @@ from sourceflow.errors import (
     Unavailable,
 )
 from sourceflow.log import get_logger
-
-if TYPE_CHECKING:
-    from sourceflow.client.ims import AccessToken, TokenSource
 
 Params = Sequence[tuple[str, str]]
 
@@ -163,6 +161,25 @@ def error_from_response(
         method=method,
         url=redact.scrub(url),
         hint=hint,
+    )
+
+
+def unexpected(
+    response: httpx.Response,
+    message: str,
+    *,
+    cls: type[PlatformError] = PlatformError,
+    body: Any = None,
+) -> PlatformError:
+    """``cls`` for an answer under 400 that lacks what the call needs (a body, an item, a
+    receipt), carrying the answer's status, request id, method and URL."""
+    return cls(
+        message,
+        status=response.status_code,
+        body=body,
+        request_id=response.headers.get("x-request-id"),
+        method=response.request.method,
+        url=str(response.request.url),
     )
 
 

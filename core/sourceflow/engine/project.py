@@ -26,7 +26,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -526,20 +526,14 @@ class ProjectRun:
         """What :meth:`apply` would do, and what drifted; writes nothing."""
         result = ProjectPlan(project=self.project.name, sandbox=self._settings.sandbox)
         datasets = self._datasets(result, write=False)
-        declared = set()
-        for decl in self.project.sources.values():
-            self._check_owner(decl)
-            declared.add(decl.name)
-            request = self.request(decl, datasets)
-            old = self._other_source(decl)
+        for _, request, old in self._declared(datasets):
             if old is not None:
                 result.sources.append(self.engine.teardown_plan(old))
             result.sources.append(
                 self.engine.plan(request, owner=self.project.name, fresh=old is not None)
             )
-        for record in self._owned():
-            if record.name not in declared:
-                result.sources.append(self.engine.teardown_plan(record))
+        for record in self._undeclared():
+            result.sources.append(self.engine.teardown_plan(record))
         return result
 
     def apply(self) -> ProjectPlan:
@@ -548,22 +542,30 @@ class ProjectRun:
         result = ProjectPlan(project=self.project.name, sandbox=self._settings.sandbox)
         with lock.held(self._settings, f"project:{self.project.name}", waiting=self._waiting):
             datasets = self._datasets(result, write=True)
-            declared = set()
-            for decl in self.project.sources.values():
-                self._check_owner(decl)
-                declared.add(decl.name)
-                request = self.request(decl, datasets)
-                old = self._other_source(decl)
+            for decl, request, old in self._declared(datasets):
                 if old is not None:  # another plugin under the same name: a new source
                     result.sources.append(self._destroy(old))
                 self.progress("source", "apply", decl.name)
                 with lock.held(self._settings, decl.name, waiting=self._waiting):
                     plan, _ = self.engine.apply(request, owner=self.project.name)
                 result.sources.append(plan)
-            for record in self._owned():
-                if record.name not in declared:
-                    result.sources.append(self._destroy(record))
+            for record in self._undeclared():
+                result.sources.append(self._destroy(record))
         return result
+
+    def _declared(
+        self, datasets: Mapping[str, str]
+    ) -> Iterator[tuple[SourceDecl, Any, Record | None]]:
+        """Each declared source, in the file's order, once its owner is checked: its request,
+        and the record of another plugin's source under its name (to be replaced), if any."""
+        for decl in self.project.sources.values():
+            self._check_owner(decl)
+            yield decl, self.request(decl, datasets), self._other_source(decl)
+
+    def _undeclared(self) -> list[Record]:
+        """The sources this project created that the file no longer declares."""
+        declared = {decl.name for decl in self.project.sources.values()}
+        return [record for record in self._owned() if record.name not in declared]
 
     def destroy(self) -> ProjectPlan:
         """Delete every source this project created (datasets stay: they hold data)."""
@@ -624,7 +626,7 @@ class ProjectRun:
     def request(self, decl: SourceDecl, datasets: Mapping[str, str]) -> Any:
         """The :class:`~sourceflow.lifecycle.ConnectRequest` a declared source stands for,
         with ``{ env = … }`` values read now."""
-        from sourceflow.lifecycle import ConnectRequest
+        from sourceflow.engine.reconcile import ConnectRequest
 
         given: dict[str, Any] = {}
         missing: list[str] = []

@@ -24,13 +24,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 from attrs import define, field
 
 from sourceflow import model, wire
 from sourceflow.client import FlowServiceClient, MappingSets
+from sourceflow.engine.credentials import check_credentials, with_defaults
 from sourceflow.engine.diff import (
     RULES,
     describe,
@@ -44,9 +45,6 @@ from sourceflow.errors import Conflict, NotFound, SourceflowError, Unavailable
 from sourceflow.hooktypes import Endpoint, Source, SourceParams, Step
 from sourceflow.plugins import Registry
 from sourceflow.state import Record, StateFile
-
-if TYPE_CHECKING:
-    from sourceflow.lifecycle import Connected, ConnectRequest
 
 STEPS = ("base_connection", "source_connection", "target_connection", "mapping", "flow", "endpoint")
 FLOW_SERVICE_STEPS = ("base_connection", "source_connection", "target_connection", "flow")
@@ -127,6 +125,73 @@ class SourcePlan:
             "source": self.source,
             "changes": [c.as_json() for c in self.changes],
             "notes": self.notes,
+        }
+
+
+@define(kw_only=True)
+class ConnectRequest:
+    """What to connect.
+
+    :param source: the source's name (``http``) or connection spec id.
+    :param name: names the run and every resource it creates; re-running with the same name
+        resumes.
+    :param dataset_id: the target dataset (it must exist).
+    :param credentials: auth params for the base connection (checked against the auth spec).
+    :param mapping: a mapping set to apply; None asks the plugin for its defaults.
+    :param object: the object or event type (Stripe resource path, Shopify topic), if any.
+    :param tenant: tenant id for default mappings' ``_{tenant}`` namespace.
+    :param schedule: when a scheduled source's flow runs (``scheduleParams``); None for
+        streaming sources, and ``once`` at creation for scheduled ones (Adobe's default). A
+        schedule without ``start_time`` starts when the flow is created.
+    :param insecure_allow_unsigned: create a flow of a source that signs its deliveries
+        (:attr:`~sourceflow.hooktypes.Source.delivery_secret`) even though its secret is not
+        given; refused otherwise.
+    :param webhook_base: the base URL of a ``sourceflow relay`` in front of the platform's
+        inlets: the endpoint hook registers ``{webhook_base}/collection/{inletId}`` with the
+        provider instead of the inlet itself (Shopify's subscriptions, Stripe's endpoint).
+    """
+
+    source: str
+    name: str
+    dataset_id: str
+    credentials: dict[str, Any] = field(factory=dict)
+    mapping: model.MappingSet | None = None
+    object: str | None = None
+    tenant: str = "sourceflow"
+    auth_spec: str | None = None
+    schedule: model.ScheduleParams | None = None
+    insecure_allow_unsigned: bool = False
+    webhook_base: str | None = None
+
+
+@define(kw_only=True)
+class Connected:
+    """What ``connect`` produced: the ids, the inlet and what the endpoint hook reported."""
+
+    name: str
+    source: str
+    ids: dict[str, str]
+    inlet_url: str | None
+    inlet_id: str | None
+    flow_id: str
+    authentication_required: bool
+    endpoint_facts: dict[str, Any]
+    resumed: list[str]
+    plan: SourcePlan | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready summary for ``--json`` output."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "ids": self.ids,
+            "flowId": self.flow_id,
+            "inletUrl": self.inlet_url,
+            "inletId": self.inlet_id,
+            "authenticationRequired": self.authentication_required,
+            "endpoint": self.endpoint_facts,
+            "resumed": self.resumed,
+            "changes": [c.as_json() for c in self.plan.pending] if self.plan else [],
         }
 
 
@@ -885,8 +950,6 @@ class Engine:
             ) from None
 
     def _authenticate(self, source: Source, request: ConnectRequest) -> model.Auth | None:
-        from sourceflow.lifecycle import check_credentials, with_defaults
-
         if not source.needs_base_connection:
             return None
         specs = source.connection_spec.auth_spec or []
@@ -939,8 +1002,6 @@ class Engine:
         return mapping
 
     def _connected(self, w: _Walk) -> Connected:
-        from sourceflow.lifecycle import Connected
-
         record = w.record
         endpoint = record.endpoint
         authenticated = bool(endpoint.get("authenticationRequired"))

@@ -12,7 +12,7 @@
 
 ``app.state.platform`` is the :class:`~sourceflow.platform.core.Platform`: the store, the token
 issuer and the ingest worker, for tests and the CLI. The app also serves ``/metrics``
-(:mod:`~.metrics`) and the web console at ``/console`` (:mod:`~.console`).
+(:mod:`~.http.metrics`) and the web console at ``/console`` (:mod:`~.console`).
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ from starlette.routing import BaseRoute, Route
 
 from sourceflow import plugins
 from sourceflow.config import IMS_TOKEN_PATH
-from sourceflow.platform.catalog import Catalog
+from sourceflow.platform.catalog.routes import Catalog
 from sourceflow.platform.core import Platform, PlatformConfig
 from sourceflow.platform.dataprep import DataPrep
-from sourceflow.platform.flowservice import FlowService
-from sourceflow.platform.inlet import Inlet
-from sourceflow.platform.metrics import Metrics, Observe
-from sourceflow.platform.runs import Runs
-from sourceflow.platform.traffic import Traffic
-from sourceflow.platform.web import Call, RequestIds, answer, http_error, route
+from sourceflow.platform.flowservice.routes import FlowService
+from sourceflow.platform.http.metrics import Metrics, Observe
+from sourceflow.platform.http.web import Call, RequestIds, answer, http_error, route
+from sourceflow.platform.ingest.traffic import Traffic
+from sourceflow.platform.ingress.inlet import Inlet
+from sourceflow.platform.runs.routes import Runs
 
 __all__ = ["PlatformConfig", "create_app"]
 

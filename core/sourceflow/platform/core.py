@@ -14,14 +14,14 @@ from typing import Literal
 from attrs import define, field
 
 from sourceflow import config as settings
-from sourceflow.platform.auth import Principal, Tokens
-from sourceflow.platform.checks import Checks
-from sourceflow.platform.commits import GroupCommit
-from sourceflow.platform.directory import Directory
-from sourceflow.platform.ingest import IngestWorker
-from sourceflow.platform.scheduler import Scheduler
-from sourceflow.platform.specs import Specs
-from sourceflow.platform.store import Store
+from sourceflow.platform.flowservice.checks import Checks
+from sourceflow.platform.flowservice.specs import Specs
+from sourceflow.platform.http.auth import Principal, Tokens
+from sourceflow.platform.ingest.worker import IngestWorker
+from sourceflow.platform.ingress.commits import GroupCommit
+from sourceflow.platform.ingress.directory import Directory
+from sourceflow.platform.runs.scheduler import Scheduler
+from sourceflow.platform.store.sqlite import Store
 from sourceflow.plugins import Registry
 
 MAX_MESSAGE_BYTES = 1_048_576
@@ -109,7 +109,16 @@ class Platform:
             self._checks = Checks(store, self.specs, self.registry)
             self._ingest = IngestWorker(store, self._directory, self.registry)
             self._commits = GroupCommit(store, on_commit=self._ingest.wake)
-            self._scheduler = Scheduler(self)
+            self._scheduler = Scheduler(
+                store,
+                self.specs,
+                self._directory,
+                self.registry,
+                self._ingest,
+                clock=self.config.clock,
+                run_workers=self.config.run_workers,
+                poll=self.config.scheduler_poll,
+            )
             self._store = store
         return self._store
 
@@ -161,7 +170,7 @@ class Platform:
         return self._scheduler
 
     def gateway(self, headers: Mapping[str, str]) -> Principal:
-        """The gateway check of every Platform route (see :mod:`sourceflow.platform.auth`)."""
+        """The gateway check of every Platform route (see :mod:`sourceflow.platform.http.auth`)."""
         return self.tokens.gateway(headers)
 
     def start(self) -> None:

@@ -20,10 +20,10 @@ from starlette.routing import Route
 from sourceflow import wire
 from sourceflow.config import DATAPREP_PATH as DP
 from sourceflow.model import MappingRule, MappingSet
-from sourceflow.platform import resources
-from sourceflow.platform.problems import problem
-from sourceflow.platform.query import whole
-from sourceflow.platform.web import Call, answer, route
+from sourceflow.platform.flowservice import resources
+from sourceflow.platform.http.problems import findings, problem
+from sourceflow.platform.http.query import whole
+from sourceflow.platform.http.web import Call, answer, route
 
 if TYPE_CHECKING:
     from sourceflow.platform.core import Platform
@@ -200,12 +200,8 @@ def _compiled(mapping_set: MappingSet) -> MappingSet:
     try:
         compile_mapping(mapping_set)
     except MappingError as exc:
-        raise problem(
-            400,
-            f"the mapping set cannot be compiled: {exc.problems[0]}"
-            + (f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""),
-            problems=exc.problems,
-            service=SERVICE,
+        raise findings(
+            400, exc.problems, lead="the mapping set cannot be compiled: ", service=SERVICE
         ) from None
     return mapping_set
 

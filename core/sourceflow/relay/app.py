@@ -1,5 +1,5 @@
 """The relay as one Starlette app: Adobe's two collection routes over the relay's own
-:class:`~sourceflow.platform.ingress.Ingress`, and ``GET /healthz``.
+:class:`~sourceflow.platform.ingress.pipeline.Ingress`, and ``GET /healthz``.
 
 ::
 
@@ -32,13 +32,14 @@ from sourceflow import config as sf_config
 from sourceflow import plugins
 from sourceflow.errors import ConfigError, UnknownSource
 from sourceflow.log import get_logger
-from sourceflow.platform.commits import GroupCommit
-from sourceflow.platform.ingress import Collection, Ingress, InletInfo
-from sourceflow.platform.store import Scope
-from sourceflow.platform.web import RequestIds, answer, http_error
+from sourceflow.platform.http.web import RequestIds, answer, http_error
+from sourceflow.platform.ingress.commits import GroupCommit
+from sourceflow.platform.ingress.pipeline import Collection, Ingress, InletInfo
+from sourceflow.platform.store.sqlite import Scope
 from sourceflow.relay.config import MAX_MESSAGE_BYTES, RelayConfig
 from sourceflow.relay.forwarder import Forwarder
-from sourceflow.relay.outbox import Outbox, OutboxSink, open_outbox
+from sourceflow.relay.outbox import Outbox, OutboxSink
+from sourceflow.relay.stores import open_outbox
 
 
 class RelayInlets:

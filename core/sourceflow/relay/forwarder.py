@@ -27,9 +27,10 @@ import httpx
 
 import sourceflow
 from sourceflow import redact
-from sourceflow.client.ims import IMSTokenProvider, TokenSource
+from sourceflow.client.ims import IMSTokenProvider
 from sourceflow.client.inlet import InletSender
 from sourceflow.client.retry import RetryPolicy
+from sourceflow.client.tokens import TokenSource
 from sourceflow.config import Settings
 from sourceflow.errors import PlatformError, SourceflowError
 from sourceflow.log import get_logger

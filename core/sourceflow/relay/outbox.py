@@ -27,8 +27,8 @@ from typing import Any
 
 from attrs import field, frozen
 
-from sourceflow.platform.commits import GroupCommit
-from sourceflow.platform.ingress import Admitted, InletInfo
+from sourceflow.platform.ingress.commits import GroupCommit
+from sourceflow.platform.ingress.pipeline import Admitted, InletInfo
 
 DB = Any
 """A DB-API connection (sqlite3 or psycopg); the SQL below runs on both."""
@@ -384,14 +384,3 @@ class OutboxSink:
             lambda db: outbox.store(db, inlet, received_ms, messages)
         )
         return receipts
-
-
-def open_outbox(url: str) -> Outbox:
-    """The store a URL names: ``sqlite:PATH`` or ``postgresql://…``."""
-    if url.startswith("sqlite:"):
-        from sourceflow.relay.sqlite import SqliteOutbox
-
-        return SqliteOutbox(url.removeprefix("sqlite:").removeprefix("//"))
-    from sourceflow.relay.postgres import PostgresOutbox
-
-    return PostgresOutbox(url)

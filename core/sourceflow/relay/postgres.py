@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sourceflow.errors import ConfigError
-from sourceflow.platform.ingress import Admitted, InletInfo
+from sourceflow.platform.ingress.pipeline import Admitted, InletInfo
 from sourceflow.relay.outbox import DB, Outbox, Send, take
 
 SCHEMA = (

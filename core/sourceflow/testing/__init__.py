@@ -30,8 +30,6 @@ See ``docs/authoring.md``.
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,16 +37,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 
-if TYPE_CHECKING:
-    from starlette.applications import Starlette
+from sourceflow.testing.kit import LocalPlatform, connection_for, delivery_id
 
+if TYPE_CHECKING:
     from sourceflow.client import FlowServiceClient
     from sourceflow.errors import Conflict, PlatformError
     from sourceflow.hooktypes import AuthSpec, Source
     from sourceflow.http import RetryPolicy
     from sourceflow.lifecycle import ConnectRequest, Lifecycle
-    from sourceflow.model import Auth, Connection, Flow, MappingRule, ScheduleParams
-    from sourceflow.platform.core import Platform
+    from sourceflow.model import Flow, MappingRule, ScheduleParams
     from sourceflow.plugins import Registry
     from sourceflow.testing.conformance import PluginConformance
 
@@ -97,36 +94,6 @@ def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'sourceflow.testing' has no attribute {name!r}")
     return getattr(importlib.import_module(_LAZY[name]), name)
-
-
-class LocalPlatform:
-    """The local Flow Service of one test, served on a free loopback port.
-
-    :param url: its base URL (``http://127.0.0.1:PORT``), for clients and inlets.
-    :param app: the ASGI app; ``platform`` is its store, inlet worker and scheduler.
-    """
-
-    def __init__(self, url: str, app: Starlette) -> None:
-        self.url = url
-        self.app = app
-
-    @property
-    def platform(self) -> Platform:
-        """The :class:`~sourceflow.platform.core.Platform` behind the app."""
-        platform: Platform = self.app.state.platform
-        return platform
-
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        """Wait until every stored message is ingested and every started run has ended.
-
-        Fails the test when that takes longer than ``timeout`` seconds.
-        """
-        deadline = time.monotonic() + timeout
-        if not self.platform.wait_idle(timeout):
-            pytest.fail(f"the local platform's inlet worker was still busy after {timeout} s")
-        left = max(deadline - time.monotonic(), 0.1)
-        if not self.platform.scheduler.wait_idle(left):
-            pytest.fail(f"a run on the local platform was still going after {timeout} s")
 
 
 @pytest.fixture
@@ -368,19 +335,6 @@ def map_record(rules: Iterable[MappingRule], record: Any) -> dict[str, Any]:
     return row
 
 
-def connection_for(source: Source, auth: Auth | None = None, name: str = "test") -> Connection:
-    """A base connection of ``source`` as the lifecycle creates one (its connection spec, its
-    provider and ``auth``), for calling a hook that takes one outside a lifecycle."""
-    from sourceflow.model import Connection, SpecRef
-
-    return Connection(
-        name=name,
-        connection_spec=SpecRef(id=source.id),
-        provider_id=source.connection_spec.provider_id,
-        auth=auth,
-    )
-
-
 def flow_for(source: Source, name: str = "test") -> Flow:
     """A dataflow of ``source`` under its mapping flow spec (else its first), with no
     connections, for calling a hook that takes one outside a lifecycle."""
@@ -390,8 +344,3 @@ def flow_for(source: Source, name: str = "test") -> Flow:
         raise ValueError(f"source {source.name!r} declares no flow spec")
     spec = source.mapping_flow_spec or source.flow_specs[0].id
     return Flow(name=name, flow_spec=SpecRef(id=spec))
-
-
-def delivery_id() -> str:
-    """A fresh delivery id, for :meth:`PluginConformance.sign` implementations and fakes."""
-    return str(uuid.uuid4())

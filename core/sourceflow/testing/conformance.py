@@ -50,8 +50,9 @@ from sourceflow.lifecycle import (
 from sourceflow.plugins import GROUP, Registry
 from sourceflow.plugins import load as load_plugins
 from sourceflow.state import StateFile
-from sourceflow.testing import LocalPlatform, checks, connection_for
-from sourceflow.testing import delivery_id as delivery_id  # where it was first, for old imports
+from sourceflow.testing import checks
+from sourceflow.testing.kit import LocalPlatform, connection_for
+from sourceflow.testing.kit import delivery_id as delivery_id  # where it was first, for old imports
 
 if TYPE_CHECKING:
     from sourceflow.client import FlowServiceClient

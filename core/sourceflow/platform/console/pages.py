@@ -4,13 +4,13 @@ a template; actions call the API and send the browser back to the page it came f
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from sourceflow.platform.console import (
+from sourceflow.platform.console.api import (
     CAT,
     DP,
     EXT,
@@ -23,11 +23,11 @@ from sourceflow.platform.console import (
     filter_rows,
     read_form,
 )
-from sourceflow.platform.problems import Refused
-from sourceflow.platform.query import whole
+from sourceflow.platform.http.problems import Refused
+from sourceflow.platform.http.query import whole
 
 if TYPE_CHECKING:
-    from sourceflow.platform.console import Console
+    from sourceflow.platform.core import Platform
 
 RULE_FIELDS = ("sourceType", "sourceAttribute", "destinationXdmPath")
 SCAN_LIMIT = 20_000
@@ -46,10 +46,22 @@ def _mapping_index(flow: dict[str, Any]) -> int | None:
     return None
 
 
+class Host(Protocol):
+    """What the views need of the console (:class:`sourceflow.platform.console.Console`)."""
+
+    p: Platform
+
+    def render(
+        self, name: str, request: Request, session: Session | None, status: int = 200, **ctx: Any
+    ) -> HTMLResponse:
+        """A page from ``templates/name``."""
+        ...
+
+
 class Pages:
     """The views of one console."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Host) -> None:
         self.c = console
 
     # --- helpers --------------------------------------------------------------------------

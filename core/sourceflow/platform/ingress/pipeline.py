@@ -2,11 +2,11 @@
 from here, in this order. Only the framing (one message, a batch) differs per route.
 
 1. **Size**: the body is read up to the route's limit and refused with 413 past it
-   (:func:`~.web.read_body`).
+   (:func:`sourceflow.platform.http.web.read_body`).
 2. **Inlet and token**: an unknown inlet is 404; an inlet whose connection sets
    ``authenticationRequired`` wants an IMS bearer token (401 with Adobe's body otherwise).
 3. **JSON, exact or refused** (the route's framing): 400 naming the path of any value that
-   could not be stored as sent (:mod:`~.jsonbytes`).
+   could not be stored as sent (:mod:`sourceflow.platform.http.jsonbytes`).
 4. **Flow**: each message is resolved to the flow it will land in (the ``x-adobe-flow-id``
    header or query parameter, else the envelope's ``header.flowId``, else the inlet's only
    flow); 400 when none fits.
@@ -44,13 +44,13 @@ from sourceflow import redact, wire
 from sourceflow.hooktypes import Delivery, Source, Verdict
 from sourceflow.log import get_logger
 from sourceflow.model import BatchItemResult, BatchReceipt, Receipt
-from sourceflow.platform import jsonbytes, problems
-from sourceflow.platform.problems import Refused, problem
-from sourceflow.platform.store import Scope
-from sourceflow.platform.web import Call, answer, parse_json, route
+from sourceflow.platform.http import jsonbytes, problems
+from sourceflow.platform.http.problems import Refused, problem
+from sourceflow.platform.http.web import Call, answer, parse_json, route
+from sourceflow.platform.store.sqlite import Scope
 
 if TYPE_CHECKING:
-    from sourceflow.platform.core import Platform
+    from sourceflow.platform.ingress.commits import GroupCommit
     from sourceflow.plugins import Registry
 
 JSON = dict[str, Any]
@@ -417,8 +417,8 @@ def now_ms() -> int:
 class MessageTable:
     """The local platform's sink: the ``messages`` table, committed before the answer."""
 
-    def __init__(self, platform: Platform) -> None:
-        self.p = platform
+    def __init__(self, commits: GroupCommit) -> None:
+        self.commits = commits
 
     async def write(
         self, inlet: InletInfo, received_ms: int, messages: Sequence[Admitted]
@@ -445,7 +445,7 @@ class MessageTable:
             )
             return receipts
 
-        return await self.p.commits.write(store)
+        return await self.commits.write(store)
 
 
 def _earlier(

@@ -86,6 +86,15 @@ def problem(
     return Refused(status, body)
 
 
+def findings(
+    status: int, found: Sequence[str], *, lead: str = "", service: str = "FLOW"
+) -> Refused:
+    """A problem whose ``detail`` is the first finding (after ``lead``) and how many more there
+    are, with every finding in ``problems``."""
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return problem(status, lead + found[0] + more, problems=found, service=service)
+
+
 def gateway(status: int, code: str, message: str) -> Refused:
     """An error as Adobe's API gateway answers it (before any service sees the request)."""
     return Refused(status, {"error_code": code, "message": message})

@@ -46,13 +46,18 @@ from sourceflow.errors import (
 )
 from sourceflow.hooktypes import Page, ReadResult, Source
 from sourceflow.log import get_logger
-from sourceflow.platform import resources, runs
-from sourceflow.platform.directory import FlowPlan, object_of
-from sourceflow.platform.ingest import Written, record_key, write_outcomes
-from sourceflow.platform.store import Scope
+from sourceflow.platform.flowservice import resources
+from sourceflow.platform.ingest.worker import Written, record_key, write_outcomes
+from sourceflow.platform.ingress.directory import FlowPlan, object_of
+from sourceflow.platform.runs import records as runs
+from sourceflow.platform.store.sqlite import Scope
 
 if TYPE_CHECKING:
-    from sourceflow.platform.core import Platform
+    from sourceflow.platform.flowservice.specs import Specs
+    from sourceflow.platform.ingest.worker import IngestWorker
+    from sourceflow.platform.ingress.directory import Directory
+    from sourceflow.platform.store.sqlite import Store
+    from sourceflow.plugins import Registry
 
 CHUNK = 100
 """Records per transaction: what a crash can cost is re-reading at most this many."""
@@ -88,9 +93,26 @@ def latest_slot(schedule: dict[str, Any] | None, created_at_ms: int, now: float)
 class Scheduler:
     """Ticks (finding due flows) in one thread and executes runs in a few worker threads."""
 
-    def __init__(self, platform: Platform) -> None:
-        self.p = platform
-        self.clock: Callable[[], float] = platform.config.clock
+    def __init__(
+        self,
+        store: Store,
+        specs: Specs,
+        directory: Directory,
+        registry: Registry,
+        ingest: IngestWorker,
+        *,
+        clock: Callable[[], float],
+        run_workers: int,
+        poll: float,
+    ) -> None:
+        self.store = store
+        self.specs = specs
+        self.directory = directory
+        self.registry = registry
+        self.ingest = ingest
+        self.clock = clock
+        self.run_workers = run_workers
+        self.poll = poll
         self._stopping = threading.Event()
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
@@ -106,11 +128,11 @@ class Scheduler:
 
     def start(self, *, ticking: bool = True) -> None:
         """Recover runs an earlier process left open, start the workers and (if ``ticking``)
-        the thread that ticks every ``config.scheduler_poll`` seconds."""
+        the thread that ticks every ``poll`` seconds."""
         if self._threads:
             return
         self._stopping.clear()
-        for n in range(max(1, self.p.config.run_workers)):
+        for n in range(max(1, self.run_workers)):
             self._spawn(self._work, f"sourceflow-run-{n}")
         self.recover()
         if ticking:
@@ -148,20 +170,20 @@ class Scheduler:
                 self.tick()
             except Exception as exc:  # the scheduler must outlive one bad tick
                 self._log.error("scheduler tick failed", error=f"{type(exc).__name__}: {exc}")
-            self._stopping.wait(self.p.config.scheduler_poll)
+            self._stopping.wait(self.poll)
 
     # --- what is due ----------------------------------------------------------------------
 
     def source_of(self, flow: dict[str, Any], scope: Scope) -> Source | None:
         """The installed source of a flow (through its first source connection), or None."""
         ids = flow.get("sourceConnectionIds") or []
-        sc = self.p.store.get("sourceConnections", ids[0], scope) if ids else None
-        return self.p.specs.source(sc["connectionSpec"]["id"]) if sc else None
+        sc = self.store.get("sourceConnections", ids[0], scope) if ids else None
+        return self.specs.source(sc["connectionSpec"]["id"]) if sc else None
 
     def _scheduled(self) -> list[tuple[dict[str, Any], Scope]]:
-        generation = self.p.store.generation
+        generation = self.store.generation
         if generation != self._flows_at:
-            rows = self.p.store.rows(
+            rows = self.store.rows(
                 "SELECT org, sandbox, doc FROM resources WHERE kind = 'flows' "
                 "ORDER BY created_at, rowid"
             )
@@ -185,7 +207,7 @@ class Scheduler:
                 slot = latest_slot(flow.get("scheduleParams"), flow["createdAt"], now)
                 if slot is None:
                     continue
-                row = self.p.store.row(
+                row = self.store.row(
                     "SELECT last_slot FROM flow_cursors WHERE flow_id = ?", (flow["id"],)
                 )
                 last = row["last_slot"] if row else None
@@ -203,7 +225,7 @@ class Scheduler:
         self, flow: dict[str, Any], scope: Scope, who: str, *, slot: int | None = None
     ) -> dict[str, Any]:
         doc = runs.new_run(flow, scope, who, self._now_ms())
-        with self.p.store.transaction() as db:
+        with self.store.transaction() as db:
             runs.insert(db, doc, scope, "queued")
             if slot is not None:
                 db.execute(
@@ -222,18 +244,18 @@ class Scheduler:
     def recover(self) -> None:
         """Take up the runs an earlier process left open: queued ones run now; one that was in
         progress was interrupted: it is marked failed and a new run retries it."""
-        for row in self.p.store.rows(
+        for row in self.store.rows(
             "SELECT id, status FROM runs WHERE status IN ('queued', 'inProgress') "
             "ORDER BY created_at, rowid"
         ):
             if row["status"] == "queued":
                 self._submit(row["id"])
                 continue
-            found = runs.load(self.p.store, row["id"])
+            found = runs.load(self.store, row["id"])
             if found is None:
                 continue
             doc, scope, _ = found
-            flow = self.p.store.get("flows", doc["flowId"], scope)
+            flow = self.store.get("flows", doc["flowId"], scope)
             retry = runs.new_run(flow, scope, SCHEDULER, self._now_ms()) if flow else None
             note = f"; run {retry['id']} retries it" if retry else "; its flow no longer exists"
             error = RunFailed(
@@ -263,13 +285,13 @@ class Scheduler:
 
     def execute(self, run_id: str) -> None:
         """Execute one queued run to its end (runs of one flow take turns)."""
-        found = runs.load(self.p.store, run_id)
+        found = runs.load(self.store, run_id)
         if found is None or found[2] != "queued":
             return
         doc, scope, _ = found
         with self._flow_locks[doc["flowId"]]:
             doc["metrics"]["durationSummary"]["startedAtUTC"] = self._now_ms()
-            with self.p.store.transaction() as db:
+            with self.store.transaction() as db:
                 runs.save(db, doc, "inProgress")
             try:
                 state = self._pull(doc, scope)
@@ -282,19 +304,19 @@ class Scheduler:
 
     def _pull(self, doc: dict[str, Any], scope: Scope) -> Any:
         flow_id = doc["flowId"]
-        flow = self.p.store.get("flows", flow_id, scope)
+        flow = self.store.get("flows", flow_id, scope)
         if flow is None:
             raise RunFailed("RUN-404", f"flow {flow_id} no longer exists")
         source, connection, obj = self._inputs(flow, scope)
-        plan = self.p.directory.plan(flow_id)
+        plan = self.directory.plan(flow_id)
         if plan is None or plan.dataset_id is None:
             raise RunFailed("RUN-404", f"flow {flow_id} has no target connection with a dataset")
-        row = self.p.store.row("SELECT state FROM flow_cursors WHERE flow_id = ?", (flow_id,))
+        row = self.store.row("SELECT state FROM flow_cursors WHERE flow_id = ?", (flow_id,))
         cursor = json.loads(row["state"]) if row and row["state"] else {}
-        plugin = self.p.registry.owner(source)
+        plugin = self.registry.owner(source)
         result: ReadResult | None = None
         try:
-            result = self.p.registry.call(
+            result = self.registry.call(
                 "sourceflow_read", source, connection=connection, object=obj, state=cursor
             )
             if not isinstance(result, ReadResult):
@@ -326,17 +348,17 @@ class Scheduler:
 
     def _inputs(self, flow: dict[str, Any], scope: Scope) -> tuple[Source, model.Connection, Any]:
         ids = flow.get("sourceConnectionIds") or []
-        sc = self.p.store.get("sourceConnections", ids[0], scope) if ids else None
+        sc = self.store.get("sourceConnections", ids[0], scope) if ids else None
         if sc is None:
             raise RunFailed("RUN-404", f"flow {flow['id']} has no source connection")
-        source = self.p.specs.source(sc["connectionSpec"]["id"])
+        source = self.specs.source(sc["connectionSpec"]["id"])
         if source is None:
             raise RunFailed(
                 "RUN-404",
                 f"no installed source provides connection spec {sc['connectionSpec']['id']}",
             )
         base_id = sc.get("baseConnectionId")
-        base = self.p.store.get("connections", base_id, scope) if base_id else None
+        base = self.store.get("connections", base_id, scope) if base_id else None
         if base_id and base is None:
             raise RunFailed("RUN-404", f"base connection {base_id} no longer exists")
         connection = (
@@ -379,14 +401,14 @@ class Scheduler:
         # Mapping, hashing and encoding happen before the transaction: the store's one writer
         # is held for the inserts only, so that the runs of other flows write meanwhile.
         flow_id = plan.flow_id
-        keyed = [(record_key(r), r, self.p.ingest.transform(plan, r)) for r in chunk]
+        keyed = [(record_key(r), r, self.ingest.transform(plan, r)) for r in chunk]
         summary = doc["metrics"]["recordSummary"]
         summary["inputRecordCount"] += len(chunk)
         now = self._now_ms()
         # Redoable: a transaction lost with the machine's power takes its cursor with it, so
         # the next run reads those records again; the run's end commits durably, and with it,
         # in the write-ahead log's order, everything before.
-        with self.p.store.transaction(redoable=True) as db:
+        with self.store.transaction(redoable=True) as db:
             fresh = _fresh_keys(db, flow_id, [k for k, _, _ in keyed])
             db.executemany(
                 "INSERT INTO pulled (flow_id, record_key) VALUES (?, ?)",
@@ -437,7 +459,7 @@ class Scheduler:
         }
         doc["updatedAt"] = now
         doc["eTag"] = resources.new_etag()
-        with self.p.store.transaction() as db:
+        with self.store.transaction() as db:
             runs.save(db, doc, status)
             if error is None and isinstance(cursor, dict):
                 _store_cursor(db, doc["flowId"], cursor)

@@ -25,7 +25,7 @@ from typing import Any
 
 from attrs import define, field, frozen
 
-from sourceflow.platform.problems import problem
+from sourceflow.platform.http.problems import problem
 
 DEFAULT_LIMIT = 100
 

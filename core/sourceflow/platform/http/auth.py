@@ -21,8 +21,8 @@ from urllib.parse import parse_qsl
 from attrs import frozen
 
 from sourceflow import redact, signatures
-from sourceflow.platform import problems
-from sourceflow.platform.store import Scope, Store
+from sourceflow.platform.http import problems
+from sourceflow.platform.store.sqlite import Scope, Store
 
 DEFAULT_SANDBOX = "prod"
 

@@ -17,8 +17,8 @@ from starlette.responses import Response
 from sourceflow import model, redact, wire
 from sourceflow.errors import SourceflowError
 from sourceflow.hooktypes import ExploreRequest, ExploreResult
-from sourceflow.platform.problems import problem
-from sourceflow.platform.web import Call, answer
+from sourceflow.platform.http.problems import problem
+from sourceflow.platform.http.web import Call, answer
 
 if TYPE_CHECKING:
     from sourceflow.platform.core import Platform

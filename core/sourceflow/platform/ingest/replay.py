@@ -9,7 +9,7 @@ A message (or a scheduled run's record) that did not become a row is a *failure*
   however often or however concurrently it is replayed;
 - one that fails again stays a failure, with its error updated to the new one.
 
-Each replay is recorded as a run of the flow (Adobe's run JSON, :mod:`~.runs`) whose
+Each replay is recorded as a run of the flow (Adobe's run JSON, :mod:`~.routes`) whose
 ``recordSummary`` counts what it read, wrote and failed, so a flow's runs account for every
 record a replay landed. Failures already replayed are no longer listed as failures.
 """
@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any
 from attrs import frozen
 
 from sourceflow import redact
-from sourceflow.platform import jsonbytes, resources, runs
-from sourceflow.platform.ingest import Outcome, Written, write_outcomes
-from sourceflow.platform.store import Scope, Store
+from sourceflow.platform.flowservice import resources
+from sourceflow.platform.http import jsonbytes
+from sourceflow.platform.ingest.worker import Outcome, Written, write_outcomes
+from sourceflow.platform.runs import records as runs
+from sourceflow.platform.store.sqlite import Scope, Store
 
 if TYPE_CHECKING:
     from sourceflow.platform.core import Platform

@@ -1,7 +1,7 @@
 """The platform's one SQLite file: schema, transactions and the resource documents.
 
 Everything lives in ``{data_dir}/platform.db`` in WAL mode; its schema is the numbered
-migrations of :mod:`sourceflow.platform.migrations`, applied when the file is opened (a file
+migrations of :mod:`sourceflow.platform.store.migrations`, applied when the file is opened (a file
 from a newer sourceflow is refused). One connection serves every thread behind a lock: SQLite
 writes one transaction at a time anyway, and every statement here takes well under a
 millisecond except the commit's ``fsync``, which is what durability costs.
@@ -11,7 +11,7 @@ a power cut, and is several times faster on slow disks.
 
 Flow Service, Data Prep and Catalog resources are JSON documents in one table, keyed by kind
 and id and scoped by organization and sandbox; filtering and ordering happen in Python
-(:mod:`sourceflow.platform.query`), which is plenty for one machine's worth of resources.
+(:mod:`sourceflow.platform.http.query`), which is plenty for one machine's worth of resources.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from attrs import frozen
 
-from sourceflow.platform import migrations
+from sourceflow.platform.store import migrations
 
 Durability = Literal["full", "normal"]
 FILENAME = "platform.db"

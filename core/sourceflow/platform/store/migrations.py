@@ -108,7 +108,7 @@ _FIRST_TABLES = (
 )
 
 _RUN_TABLES = (
-    # Runs of scheduled flows (sourceflow.platform.runs): the document is Adobe's run JSON.
+    # Runs of scheduled flows (sourceflow.platform.runs.routes): the document is Adobe's run JSON.
     """CREATE TABLE IF NOT EXISTS runs (
         id TEXT PRIMARY KEY,
         flow_id TEXT NOT NULL,
@@ -215,7 +215,7 @@ def _ingest_mark(db: sqlite3.Connection) -> None:
 
 
 _REPLAYED = (
-    # A failure mapped again into a row (sourceflow.platform.replay): marked in the
+    # A failure mapped again into a row (sourceflow.platform.ingest.replay): marked in the
     # transaction that writes its row, so a record lands at most once however often it is
     # replayed.
     """CREATE TABLE IF NOT EXISTS replayed (

@@ -19,10 +19,10 @@ from attrs import evolve, frozen
 
 from sourceflow import model, redact, wire
 from sourceflow.errors import InvalidBody
-from sourceflow.platform.auth import Principal
-from sourceflow.platform.directory import INLET_KEYS
-from sourceflow.platform.problems import problem
-from sourceflow.platform.store import Scope
+from sourceflow.platform.http.auth import Principal
+from sourceflow.platform.http.problems import findings, problem
+from sourceflow.platform.ingress.directory import INLET_KEYS
+from sourceflow.platform.store.sqlite import Scope
 
 M = TypeVar("M", bound=model.Meta)
 T = TypeVar("T")
@@ -102,13 +102,7 @@ def parse(body: Any, cls: type[T], service: str = "FLOW") -> T:
     try:
         return wire.from_json(body, cls)
     except InvalidBody as exc:
-        raise problem(
-            400,
-            f"invalid {exc.what}: {exc.problems[0]}"
-            + (f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""),
-            problems=exc.problems,
-            service=service,
-        ) from None
+        raise findings(400, exc.problems, lead=f"invalid {exc.what}: ", service=service) from None
 
 
 def stamp(obj: M, who: Principal, *, id: str, created: Mapping[str, Any] | None) -> M:

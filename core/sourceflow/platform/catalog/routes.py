@@ -4,7 +4,7 @@ Catalog's shapes are its own: creating answers 201 ``["@/dataSets/{id}"]``, read
 ``{"{id}": {...}}``, deleting 200 ``["@/dataSets/{id}"]``. A dataset carries the fields
 Catalog documents (``tags`` with ``adobe/pqs/table``, ``classification``, ``fileDescription``,
 ``imsOrg``, ``state``, ``version`` …) and lists take Catalog's parameters
-(:mod:`sourceflow.platform.catalogquery`).
+(:mod:`sourceflow.platform.catalog.query`).
 
 Under ``/sourceflow/`` (not an Adobe path) this platform adds:
 
@@ -30,10 +30,12 @@ from starlette.routing import Route
 from sourceflow import wire
 from sourceflow.config import CATALOG_PATH as CAT
 from sourceflow.model import Dataset, DatasetClassification, FileDescription
-from sourceflow.platform import catalogquery, replay, resources
-from sourceflow.platform.problems import problem
-from sourceflow.platform.query import whole
-from sourceflow.platform.web import Call, answer, route
+from sourceflow.platform.catalog import query as catalogquery
+from sourceflow.platform.flowservice import resources
+from sourceflow.platform.http.problems import problem
+from sourceflow.platform.http.query import whole
+from sourceflow.platform.http.web import Call, answer, route
+from sourceflow.platform.ingest import replay
 
 if TYPE_CHECKING:
     from sourceflow.platform.core import Platform
@@ -118,7 +120,7 @@ class Catalog:
         return answer(found)
 
     def list(self, call: Call) -> Response:
-        """``GET /dataSets`` with Catalog's parameters (:mod:`.catalogquery`) →
+        """``GET /dataSets`` with Catalog's parameters (:mod:`.query`) →
         ``{"{id}": {...}, ...}``."""
         docs = self.p.store.all("dataSets", call.scope)
         return answer(catalogquery.select(docs, call.query.multi_items(), DATASET_FIELDS))
@@ -186,6 +188,7 @@ class Catalog:
             raise problem(404, f"no flow {call.params['id']!r} in sandbox {call.scope.sandbox!r}")
         limit = whole(call.arg("limit"), "limit", 100, least=1, most=10_000)
         start = whole(call.arg("start"), "start", 0, least=0)
-        # Failures a replay landed are rows now, no longer failures (sourceflow.platform.replay).
+        # Failures a replay landed are rows now, no longer failures
+        # (sourceflow.platform.ingest.replay).
         items = replay.failures(self.p.store, flow["id"], limit=limit, start=start)
         return answer({"items": items})

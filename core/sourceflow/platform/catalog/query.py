@@ -25,8 +25,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sourceflow.platform.problems import problem
-from sourceflow.platform.query import whole
+from sourceflow.platform.http.problems import problem
+from sourceflow.platform.http.query import whole
 
 SERVICE = "CATALOG"
 DEFAULT_LIMIT = 20

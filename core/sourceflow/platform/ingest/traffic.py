@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sourceflow.platform import jsonbytes, replay
-from sourceflow.platform.problems import problem
-from sourceflow.platform.query import whole
-from sourceflow.platform.store import Store
-from sourceflow.platform.web import Call, answer, route
+from sourceflow.platform.http import jsonbytes
+from sourceflow.platform.http.problems import problem
+from sourceflow.platform.http.query import whole
+from sourceflow.platform.http.web import Call, answer, route
+from sourceflow.platform.ingest import replay
+from sourceflow.platform.store.sqlite import Store
 
 if TYPE_CHECKING:
     from sourceflow.platform.core import Platform

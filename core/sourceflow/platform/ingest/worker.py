@@ -27,9 +27,9 @@ from sourceflow import redact, wire
 from sourceflow.errors import SourceflowError
 from sourceflow.log import get_logger
 from sourceflow.model import MappingSet
-from sourceflow.platform import jsonbytes
-from sourceflow.platform.directory import Directory, FlowPlan
-from sourceflow.platform.store import Store
+from sourceflow.platform.http import jsonbytes
+from sourceflow.platform.ingress.directory import Directory, FlowPlan
+from sourceflow.platform.store.sqlite import Store
 
 if TYPE_CHECKING:
     from sourceflow.plugins import Registry

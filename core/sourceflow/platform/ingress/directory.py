@@ -17,9 +17,9 @@ from attrs import frozen
 
 from sourceflow.hooktypes import Source
 from sourceflow.model import JSON
-from sourceflow.platform.ingress import InletInfo
-from sourceflow.platform.specs import Specs
-from sourceflow.platform.store import Scope, Store
+from sourceflow.platform.flowservice.specs import Specs
+from sourceflow.platform.ingress.pipeline import InletInfo
+from sourceflow.platform.store.sqlite import Scope, Store
 
 _UNKNOWN: Any = object()
 

@@ -4,8 +4,9 @@ Handlers are functions of a :class:`Call` that raise :class:`~.problems.Refused`
 error answer and return a Starlette response. A plain function runs in a worker thread (SQLite
 calls and commits never block the event loop). A coroutine function runs on the event loop
 itself and must not block: the inlet is one, so that its requests skip the hop to a worker
-thread and back, and its one wait, the commit, is awaited (:mod:`~.commits`). The ASGI side
-reads the body with a size limit, without buffering more than the limit.
+thread and back, and its one wait, the commit, is awaited
+(:mod:`sourceflow.platform.ingress.commits`). The ASGI side reads the body with a size limit,
+without buffering more than the limit.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sourceflow.log import get_logger
-from sourceflow.platform import jsonbytes
-from sourceflow.platform.auth import Principal
-from sourceflow.platform.problems import Refused, problem
-from sourceflow.platform.store import Scope as ResourceScope
+from sourceflow.platform.http import jsonbytes
+from sourceflow.platform.http.auth import Principal
+from sourceflow.platform.http.problems import Refused, problem
+from sourceflow.platform.store.sqlite import Scope as ResourceScope
 
 API_BODY_LIMIT = 10 * 1024 * 1024
 

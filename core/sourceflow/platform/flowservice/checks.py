@@ -14,10 +14,10 @@ from jsonschema.exceptions import SchemaError
 
 from sourceflow import model, redact
 from sourceflow.model import DATA_LAKE_SPEC_ID
-from sourceflow.platform.directory import INLET_KEYS
-from sourceflow.platform.problems import problem
-from sourceflow.platform.specs import Specs
-from sourceflow.platform.store import Scope, Store
+from sourceflow.platform.flowservice.specs import Specs
+from sourceflow.platform.http.problems import findings, problem
+from sourceflow.platform.ingress.directory import INLET_KEYS
+from sourceflow.platform.store.sqlite import Scope, Store
 from sourceflow.plugins import Registry
 
 
@@ -39,8 +39,7 @@ class Checks:
         }
         found = checker[kind](obj, scope)
         if found:
-            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-            raise problem(400, found[0] + more, problems=found)
+            raise findings(400, found)
 
     def _source_spec_problem(self, spec_id: str) -> str | None:
         if self.specs.source(spec_id) is not None:

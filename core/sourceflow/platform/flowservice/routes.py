@@ -18,18 +18,19 @@ from starlette.routing import Route
 from sourceflow import model, wire
 from sourceflow.config import FLOWSERVICE_PATH as FS
 from sourceflow.errors import SourceflowError
-from sourceflow.platform import query, resources
-from sourceflow.platform.explore import explore
-from sourceflow.platform.problems import problem
-from sourceflow.platform.resources import (
+from sourceflow.platform.flowservice import resources
+from sourceflow.platform.flowservice.explore import explore
+from sourceflow.platform.flowservice.resources import (
     CONNECTIONS,
     FLOWS,
     KINDS,
     SOURCE_CONNECTIONS,
     Kind,
 )
-from sourceflow.platform.store import Scope
-from sourceflow.platform.web import Call, Handler, answer, no_content, route
+from sourceflow.platform.http import query
+from sourceflow.platform.http.problems import problem
+from sourceflow.platform.http.web import Call, Handler, answer, no_content, route
+from sourceflow.platform.store.sqlite import Scope
 
 if TYPE_CHECKING:
     from sourceflow.platform.core import Platform
