@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import orjson
 
@@ -50,6 +50,43 @@ class Outcome(NamedTuple):
     row: dict[str, Any] | None = None
     code: str | None = None
     message: str | None = None
+
+
+class _Event(Protocol):
+    """A ``threading.Event`` or a ``multiprocessing`` one."""
+
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def run_steps(
+    worker: IngestWorker,
+    wake: _Event,
+    stopping: _Event,
+    *,
+    batch: int = BATCH,
+    before_step: Callable[[], bool] | None = None,
+) -> None:
+    """The worker's loop, in its thread or its process: step while messages are pending,
+    else wait for a wake-up; ``before_step`` returning False ends the loop."""
+    log = get_logger("sourceflow.platform.ingest")
+    while not stopping.is_set():
+        if before_step is not None and not before_step():
+            return
+        wake.clear()
+        try:
+            done = worker.step(batch)
+        except Exception as exc:  # the worker must outlive any one bad batch
+            log.error("ingest step failed", error=f"{type(exc).__name__}: {exc}")
+            done = 0
+            stopping.wait(0.5)
+        if not done:
+            wake.wait(1.0)
+            # Woken by a commit: let the messages of a burst gather a moment, so one step
+            # (one transaction) takes many of them instead of a few each.
+            stopping.wait(LINGER)
 
 
 def _unpulled(
@@ -215,33 +252,20 @@ class IngestWorker:
                 self._progress.wait(min(remaining, 0.05))
 
     def _run(self) -> None:
-        log = get_logger("sourceflow.platform.ingest")
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                done = self.step()
-            except Exception as exc:  # the worker must outlive any one bad batch
-                log.error("ingest step failed", error=f"{type(exc).__name__}: {exc}")
-                done = 0
-                self._stopping.wait(0.5)
-            if not done:
-                self._wake.wait(1.0)
-                # Woken by a commit: let the messages of a burst gather a moment, so one step
-                # (one transaction) takes many of them instead of a few each.
-                self._stopping.wait(LINGER)
+        run_steps(self, self._wake, self._stopping)
 
     def mark(self) -> int:
         """The ``seq`` of the last message processed (0 before the first)."""
         row = self.store.row("SELECT through_seq FROM ingest_mark WHERE id = 1")
         return int(row["through_seq"]) if row else 0
 
-    def step(self) -> int:
-        """Process up to one batch of pending messages; how many were processed."""
+    def step(self, batch: int = BATCH) -> int:
+        """Process up to ``batch`` pending messages; how many were processed."""
         mark = self.mark()
         pending = self.store.rows(
             "SELECT seq, xaction_id, flow_id, received_ms, body FROM messages "
             "WHERE seq > ? ORDER BY seq LIMIT ?",
-            (mark, BATCH),
+            (mark, batch),
         )
         if not pending:
             return 0
