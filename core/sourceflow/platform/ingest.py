@@ -269,15 +269,17 @@ class IngestWorker:
         )
         if not pending:
             return 0
-        # Mapping runs outside the store's lock; only the writes take it. Each flow's plan is
-        # asked for once per step, not once per message.
-        plans: dict[str, FlowPlan | None] = {}
+        # Mapping runs outside the store's lock; only the writes take it. Each flow's plan,
+        # and whether its plugin picks the record out of a delivery, is asked for once per
+        # step, not once per message.
+        flows: dict[str, tuple[FlowPlan | None, str | None]] = {}
         items = []
         keys: list[str | None] = []
         for _seq, xaction_id, flow_id, received_ms, body in pending:  # the SELECT's order
-            if flow_id not in plans:
-                plans[flow_id] = self.directory.plan(flow_id)
-            outcome, key = self._outcome(plans[flow_id], flow_id, body)
+            if flow_id not in flows:
+                flows[flow_id] = self._flow(flow_id)
+            plan, picker = flows[flow_id]
+            outcome, key = self._outcome(plan, flow_id, body, picker)
             items.append(Written(flow_id, xaction_id, received_ms, outcome, body))
             keys.append(key)
         with self.store.transaction(redoable=True) as db:
@@ -294,11 +296,20 @@ class IngestWorker:
             self._progress.notify_all()
         return len(pending)
 
+    def _flow(self, flow_id: str) -> tuple[FlowPlan | None, str | None]:
+        """A flow's plan, and the plugin that picks its records out of deliveries, if any."""
+        plan = self.directory.plan(flow_id)
+        source = plan.source if plan is not None else None
+        if source is not None and self.registry.implements("sourceflow_delivery_record", source):
+            return plan, self.registry.owner(source)
+        return plan, None
+
     def _outcome(
-        self, plan: FlowPlan | None, flow_id: str, body: bytes
+        self, plan: FlowPlan | None, flow_id: str, body: bytes, plugin: str | None
     ) -> tuple[Outcome, str | None]:
         """What becomes of one message, and its record's key when the flow's records are
-        pulled too (a pushed and a pulled copy of one object version land once)."""
+        pulled too (a pushed and a pulled copy of one object version land once). ``plugin``
+        implements ``sourceflow_delivery_record`` for the flow's source, if any does."""
         if plan is None:
             return _failed("INGEST-404", f"flow {flow_id} no longer exists"), None
         try:
@@ -306,8 +317,7 @@ class IngestWorker:
         except ValueError as exc:
             return _failed("INGEST-400", f"the message is not JSON: {exc}"), None
         source = plan.source
-        if source is not None and self.registry.implements("sourceflow_delivery_record", source):
-            plugin = self.registry.owner(source)
+        if source is not None and plugin is not None:
             try:
                 record = self.registry.call(
                     "sourceflow_delivery_record", source, object=plan.object, message=record
