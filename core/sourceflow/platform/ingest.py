@@ -89,13 +89,12 @@ def run_steps(
             stopping.wait(LINGER)
 
 
-def _unpulled(
-    db: sqlite3.Connection, items: list[Written], keys: list[str | None]
-) -> list[Written]:
-    """The items whose record is new to its flow, each keyed in ``pulled`` as it goes (the
-    scheduler's runs key theirs there too): one row per object version, pushed or pulled."""
+def _unpulled(db: sqlite3.Connection, items: list[Written], keys: list[str | None]) -> list[int]:
+    """The indexes of the items whose record is new to its flow, each keyed in ``pulled`` as it
+    goes (the scheduler's runs key theirs there too): one row per object version, pushed or
+    pulled."""
     kept = []
-    for item, key in zip(items, keys, strict=True):
+    for index, (item, key) in enumerate(zip(items, keys, strict=True)):
         if key is not None:
             fresh = db.execute(
                 "INSERT OR IGNORE INTO pulled (flow_id, record_key) VALUES (?, ?)",
@@ -103,7 +102,7 @@ def _unpulled(
             ).rowcount
             if not fresh:
                 continue  # a run, or an earlier delivery, wrote this version already
-        kept.append(item)
+        kept.append(index)
     return kept
 
 
@@ -138,16 +137,30 @@ def record_key(record: Any) -> str:
     return hashlib.sha256(text).hexdigest()
 
 
-def write_outcomes(db: sqlite3.Connection, items: Sequence[Written]) -> list[bool]:
+def encode_rows(items: Sequence[Written]) -> list[str | None]:
+    """The JSON text of each item's row (None for a failure): work to do before the write
+    transaction, so the write lock is held for the inserts alone."""
+    return [
+        jsonbytes.dumps(i.outcome.row).decode()
+        if i.outcome.row is not None and i.outcome.dataset_id is not None
+        else None
+        for i in items
+    ]
+
+
+def write_outcomes(
+    db: sqlite3.Connection, items: Sequence[Written], encoded: Sequence[str | None] | None = None
+) -> list[bool]:
     """Write a row for each outcome with one, else a failure keeping the original body, inside
-    a transaction; for each item, True when a row was written."""
+    a transaction; for each item, True when a row was written. ``encoded`` is
+    :func:`encode_rows` of the items, when done ahead."""
     rows: list[tuple[str, str, str, int, str]] = []
     failures: list[tuple[str, str, int, str, str, bytes]] = []
     written: list[bool] = []
-    for item in items:
+    texts = encode_rows(items) if encoded is None else encoded
+    for item, record in zip(items, texts, strict=True):
         outcome = item.outcome
-        if outcome.row is not None and outcome.dataset_id is not None:
-            record = jsonbytes.dumps(outcome.row).decode()
+        if record is not None and outcome.dataset_id is not None:
             rows.append(
                 (outcome.dataset_id, item.flow_id, item.xaction_id, item.received_ms, record)
             )
@@ -282,10 +295,12 @@ class IngestWorker:
             outcome, key = self._outcome(plan, flow_id, body, picker)
             items.append(Written(flow_id, xaction_id, received_ms, outcome, body))
             keys.append(key)
+        encoded = encode_rows(items)
         with self.store.transaction(redoable=True) as db:
             if any(keys):
-                items = _unpulled(db, items, keys)
-            write_outcomes(db, items)
+                kept = _unpulled(db, items, keys)
+                items, encoded = [items[i] for i in kept], [encoded[i] for i in kept]
+            write_outcomes(db, items, encoded)
             moved = db.execute(
                 "UPDATE ingest_mark SET through_seq = ? WHERE id = 1 AND through_seq = ?",
                 (pending[-1]["seq"], mark),
