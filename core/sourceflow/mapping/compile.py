@@ -17,6 +17,7 @@ names.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -57,6 +58,7 @@ _STR_METHODS = {
     "ltrim": "lstrip",
     "rtrim": "rstrip",
 }
+_PLAIN_CODE = re.compile(r"[\w.()]+")
 # Functions that are inlined when their field arguments are str: those fields are guarded.
 _STR_ARGS = frozenset({*_STR_METHODS, "concat", "equals"})
 
@@ -381,7 +383,14 @@ class _Generator:
             # concat leaves nulls out: a null literal is dropped, every other part a str.
             parts = [a for a, n in zip(args, node.args, strict=True) if not _is_null(n)]
             if parts and all(t == _STR for _, t in parts):
-                return "(" + " + ".join(code for code, _ in parts) + ")", _STR
+                if len(parts) == 1:
+                    return parts[0][0], _STR
+                codes = [code for code, _ in parts]
+                # An f-string of strs builds the result in one allocation, + each step; its
+                # fields may hold no quote (3.11), so only names and method calls go there.
+                if all(_PLAIN_CODE.fullmatch(code) for code in codes):
+                    return "f'" + "".join(f"{{{code}}}" for code in codes) + "'", _STR
+                return "(" + " + ".join(codes) + ")", _STR
         call = f"{self.bind(node.fn.impl, '_f')}({', '.join(code for code, _ in args)})"
         return call, _ANY
 
