@@ -9,6 +9,12 @@ record, and the next few, to a twin function that reads each step with a type ch
 raising (an exception costs more than the whole mapping); both then check identities and build
 the row leaving out what has no value.
 
+Data Prep functions are inlined where the argument types are known: the fields that string
+functions read are checked once to be ``str``, and then ``lower(trim(x))`` is
+``x.strip().lower()``; otherwise the generic helpers of :mod:`sourceflow.mapping.functions`
+run, which check types and raise the errors users read. ``inline=False`` compiles the helpers
+only: the reference the inlined code is tested against.
+
 Safety: user text never reaches the generated source except as ``repr()`` of a ``str`` or ``int``
 key. Literals, functions and error context are bound in the function's globals under generated
 names.
