@@ -69,12 +69,21 @@ def free_port() -> int:
 class Server:
     """The bench app in a uvicorn process pinned to the server CPU."""
 
-    def __init__(self, data_dir: Path, durability: str) -> None:
+    def __init__(
+        self, data_dir: Path, durability: str, *, one_cpu: bool = True, ingest: str = "process"
+    ) -> None:
         self.port = free_port()
-        env = {**os.environ, "BENCH_DATA_DIR": str(data_dir), "BENCH_DURABILITY": durability}
+        env = {
+            **os.environ,
+            "BENCH_DATA_DIR": str(data_dir),
+            "BENCH_DURABILITY": durability,
+            "BENCH_INGEST": ingest,
+        }
+        pinned = one_cpu and shutil.which("taskset") is not None
+        # Unpinned, the server may use the CPU this script and the load generator run on.
         self.proc = subprocess.Popen(
             [
-                *("taskset", "-c", str(SERVER_CPU))[: 3 if shutil.which("taskset") else 0],
+                *("taskset", "-c", str(SERVER_CPU))[: 3 if pinned else 0],
                 sys.executable,
                 str(HERE / "benchapp.py"),
                 str(self.port),
@@ -98,8 +107,16 @@ class Server:
         return answer
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds of the server and of its processes (the ingest worker's)."""
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # a process that just ended
+            if stat.parent.name == str(self.proc.pid) or fields[1] == str(self.proc.pid):
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -354,10 +371,18 @@ def _tiny(port: int) -> None:
 
 
 def one_setting(
-    durability: str, seconds: float, use_wrk: bool, work: Path, profile: Path | None = None
+    durability: str,
+    seconds: float,
+    use_wrk: bool,
+    work: Path,
+    profile: Path | None = None,
+    *,
+    one_cpu: bool = True,
+    ingest: str = "process",
+    batch_only: bool = False,
 ) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"data-{durability}-", dir=work))
-    server = Server(data_dir, durability)
+    server = Server(data_dir, durability, one_cpu=one_cpu, ingest=ingest)
     try:
         connect, done = connect_lifecycle(server.url, data_dir)
         inlet_path = "/collection/" + done.inlet_id
@@ -365,17 +390,20 @@ def one_setting(
         headers = {"Content-Type": "application/json", "x-adobe-flow-id": done.flow_id}
         # a short warm-up: imports, the first statements, the thread pool
         saturate(server.url, inlet_path, body, headers, 1, use_wrk)
-        noop = measured(
-            server, lambda: saturate(server.url, "/bench/noop", body, headers, seconds, use_wrk)
-        )
-        inlet = measured(
-            server, lambda: saturate(server.url, inlet_path, body, headers, seconds, use_wrk)
-        )
-        request = loadgen.request_bytes(HOST, inlet_path, body, headers)
-        fixed = measured(
-            server,
-            lambda: loadgen.open_rate(HOST, server.port, request, rate=2000, seconds=seconds),
-        )
+        noop = inlet = fixed = None
+        if not batch_only:
+            noop = measured(
+                server,
+                lambda: saturate(server.url, "/bench/noop", body, headers, seconds, use_wrk),
+            )
+            inlet = measured(
+                server, lambda: saturate(server.url, inlet_path, body, headers, seconds, use_wrk)
+            )
+            request = loadgen.request_bytes(HOST, inlet_path, body, headers)
+            fixed = measured(
+                server,
+                lambda: loadgen.open_rate(HOST, server.port, request, rate=2000, seconds=seconds),
+            )
         batches = {}
         batch_requests = {}
         for size in (100, 1000):
@@ -411,10 +439,14 @@ def one_setting(
         server.stop()
     return {
         "durability": durability,
+        "server_cpus": "one" if one_cpu else "all",
+        "ingest": ingest,
         "connect": connect,
         "noop": noop,
         "inlet": inlet,
-        "inlet_share_of_noop": inlet["requests_per_s"] / noop["requests_per_s"],
+        "inlet_share_of_noop": inlet["requests_per_s"] / noop["requests_per_s"]
+        if inlet and noop
+        else None,
         "fixed_2000": fixed,
         "batch": batches,
         "messages_stored": stored,
@@ -443,6 +475,22 @@ def main() -> None:
         action="store_true",
         help="also sample the server with py-spy during extra inlet and batch phases",
     )
+    parser.add_argument(
+        "--server-cpus",
+        choices=["one", "all"],
+        default="one",
+        help="pin the server (and its ingest process) to one CPU (default), or let it use "
+        "every CPU, the load generator's too",
+    )
+    parser.add_argument(
+        "--ingest",
+        choices=["process", "thread"],
+        default="process",
+        help="the ingest worker as `platform serve` runs it (a process), or a thread",
+    )
+    parser.add_argument(
+        "--batch-only", action="store_true", help="only the connect and batch phases"
+    )
     args = parser.parse_args()
     profile = RESULTS / "profiles" if args.profile else None
     if profile is not None and shutil.which("py-spy") is None:
@@ -457,8 +505,19 @@ def main() -> None:
     work = RESULTS / "work"
     work.mkdir(parents=True, exist_ok=True)
     result["generator_ceiling"] = generator_ceiling(args.seconds, use_wrk)
+    result["server_cpus"], result["ingest"] = args.server_cpus, args.ingest
+    print(f"server on {args.server_cpus} CPU(s), ingest worker in a {args.ingest}")
     result["settings"] = [
-        one_setting(d.strip(), args.seconds, use_wrk, work, profile)
+        one_setting(
+            d.strip(),
+            args.seconds,
+            use_wrk,
+            work,
+            profile,
+            one_cpu=args.server_cpus == "one",
+            ingest=args.ingest,
+            batch_only=args.batch_only,
+        )
         for d in args.durability.split(",")
     ]
     result["machine"]["load_1min_at_end"] = loadavg()
@@ -489,9 +548,13 @@ def _report(result: dict[str, Any]) -> None:
     for s in result["settings"]:
         d = s["durability"]
         phases = [
-            ("no-op route", "sat.", s["noop"]),
-            ("inlet, 1 message", "sat.", s["inlet"]),
-            ("inlet, 1 message", "2,000/s", s["fixed_2000"]),
+            (what, load, r)
+            for what, load, r in (
+                ("no-op route", "sat.", s["noop"]),
+                ("inlet, 1 message", "sat.", s["inlet"]),
+                ("inlet, 1 message", "2,000/s", s["fixed_2000"]),
+            )
+            if r is not None
         ] + [
             (f"batch of {size} ({b['messages_per_s']:,.0f} msg/s)", "sat.", b)
             for size, b in s["batch"].items()
@@ -522,10 +585,12 @@ def _report(result: dict[str, Any]) -> None:
     print()
     for s in result["settings"]:
         c = s["connect"]
+        share = s["inlet_share_of_noop"]
         print(
-            f"[{s['durability']}] inlet = {s['inlet_share_of_noop']:.0%} of the no-op ceiling; "
-            f"connect lifecycle: {c['http_calls']} HTTP calls, median {c['wall_ms_median']:.0f} ms "
-            f"over {c['runs']} runs; {s['messages_stored']:,} messages stored"
+            f"[{s['durability']}] inlet = {f'{share:.0%}' if share else '-'} of the no-op "
+            f"ceiling; connect lifecycle: {c['http_calls']} HTTP calls, median "
+            f"{c['wall_ms_median']:.0f} ms over {c['runs']} runs; "
+            f"{s['messages_stored']:,} messages stored"
         )
     for s in result["settings"]:
         for size, b in s["batch"].items():

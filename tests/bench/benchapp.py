@@ -9,7 +9,8 @@ and writes), the seconds the garbage collector has run, and how many stored mess
 ingest worker has yet to map. Neither exists in the product.
 
 Environment: ``BENCH_DATA_DIR`` (the platform's data folder), ``BENCH_DURABILITY``
-(``full``, the default, or ``normal``).
+(``full``, the default, or ``normal``), ``BENCH_INGEST`` (``process``, the default as in
+``sourceflow platform serve``, or ``thread``).
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def create() -> Starlette:
         data_dir=Path(os.environ["BENCH_DATA_DIR"]),
         durability="full" if durability == "full" else "normal",
         scheduler=False,
+        # As `sourceflow platform serve` runs it, unless BENCH_INGEST=thread.
+        ingest_process=os.environ.get("BENCH_INGEST", "process") == "process",
     )
     app = create_app(config)
     app.router.routes[:0] = [

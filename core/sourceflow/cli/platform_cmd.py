@@ -49,6 +49,14 @@ def platform() -> None:
     "A run mostly waits on its source, so one per flow that pulls at the same time lets "
     "them share the source's rate budget in full.",
 )
+@click.option(
+    "--ingest-worker",
+    type=click.Choice(["process", "thread"]),
+    default="process",
+    show_default=True,
+    help="Where stored messages are mapped into dataset rows: a process of its own (a second "
+    "core maps while the inlet answers), or a thread of the server process.",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -57,6 +65,7 @@ def serve(
     data_dir: Path,
     inlet_url: str | None,
     run_workers: int,
+    ingest_worker: str,
 ) -> None:
     """Serve the Flow Service, Data Prep, Catalog, IMS token and inlet routes, the web
     console (/console) and Prometheus metrics (/metrics), and run the scheduled flows.
@@ -85,6 +94,7 @@ def serve(
             inlet_base_url=inlet_url,
             access_log=bool(ctx.find_root().obj.get("debug")),
             run_workers=run_workers,
+            ingest_process=ingest_worker == "process",
         )
     )
     base = f"http://{host}:{port}"

@@ -9,6 +9,12 @@ record, and the next few, to a twin function that reads each step with a type ch
 raising (an exception costs more than the whole mapping); both then check identities and build
 the row leaving out what has no value.
 
+Data Prep functions are inlined where the argument types are known: the fields that string
+functions read are checked once to be ``str``, and then ``lower(trim(x))`` is
+``x.strip().lower()``; otherwise the generic helpers of :mod:`sourceflow.mapping.functions`
+run, which check types and raise the errors users read. ``inline=False`` compiles the helpers
+only: the reference the inlined code is tested against.
+
 Safety: user text never reaches the generated source except as ``repr()`` of a ``str`` or ``int``
 key. Literals, functions and error context are bound in the function's globals under generated
 names.
@@ -17,6 +23,7 @@ names.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -44,6 +51,22 @@ _MISS = (KeyError, IndexError, TypeError)
 _EMPTY: dict[str, Any] = {}  # read with .get() only, never written
 _CAREFUL_RUN = 64
 _OPS = {"==": "_eq", "!=": "_ne", "<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge"}
+
+# What the generator knows of a value's type: a str, a bool, or anything.
+_STR, _BOOL, _ANY = "str", "bool", "any"
+# Data Prep functions that are one str method when their argument is a str.
+_STR_METHODS = {
+    "lower": "lower",
+    "lcase": "lower",
+    "upper": "upper",
+    "ucase": "upper",
+    "trim": "strip",
+    "ltrim": "lstrip",
+    "rtrim": "rstrip",
+}
+_PLAIN_CODE = re.compile(r"[\w.()]+")
+# Functions that are inlined when their field arguments are str: those fields are guarded.
+_STR_ARGS = frozenset({*_STR_METHODS, "concat", "equals"})
 
 
 @runtime_checkable
@@ -175,8 +198,11 @@ class _Generator:
     is present, else checks identities and builds the row leaving out what is missing.
     """
 
-    def __init__(self, rules: list[_Rule], tree: _Tree, paths: list[Path]) -> None:
+    def __init__(
+        self, rules: list[_Rule], tree: _Tree, paths: list[Path], inline: bool = True
+    ) -> None:
         self.rules = rules
+        self.inline = inline
         self.tree = tree
         self.paths = paths
         self.ns: dict[str, Any] = {
@@ -293,6 +319,98 @@ class _Generator:
         joiner = " and " if node.op == "and" else " or "
         return "(" + joiner.join(f"_truth({self.expr(x)})" for x in node.operands) + ")"
 
+    # typed expressions: Data Prep functions inlined where the argument types are known
+
+    def inlined(self, node: Node) -> str:
+        """The value of an expression, with what its types allow inlined.
+
+        Fields that string functions read (``x`` in ``lower(trim(x))``) are guarded: when
+        every one is a ``str`` the expression is direct str operations (``x.strip().lower()``),
+        else the generic helpers, which check types and raise the errors a user reads. Both
+        give the same values and errors; the guard only picks the cheaper one.
+        """
+        plain, _ = self.typed(node, frozenset())
+        guarded = sorted(_guarded_fields(node, self.var))
+        if not guarded:
+            return plain
+        fast, _ = self.typed(node, frozenset(guarded))
+        if fast == plain:
+            return plain
+        guard = " and ".join(f"{var}.__class__ is str" for var in guarded)
+        return f"({fast} if {guard} else {plain})"
+
+    def typed(self, node: Node, strs: frozenset[str]) -> tuple[str, str]:
+        """Code for a node and its known type, taking the variables in ``strs`` as str."""
+        if isinstance(node, Lit):
+            value = node.value
+            known = _STR if value.__class__ is str else _BOOL if value.__class__ is bool else _ANY
+            return self.literal(value), known
+        if isinstance(node, Field):
+            var = self.var(node.path)
+            return var, _STR if var in strs else _ANY
+        if isinstance(node, Access):
+            return f"_get({self.typed(node.base, strs)[0]}, {self.bind(node.steps)})", _ANY
+        if isinstance(node, Not):
+            return f"(not {self.truth(*self.typed(node.operand, strs))})", _BOOL
+        if isinstance(node, Logic):
+            joiner = " and " if node.op == "and" else " or "
+            parts = (self.truth(*self.typed(x, strs)) for x in node.operands)
+            return "(" + joiner.join(parts) + ")", _BOOL
+        if isinstance(node, Compare):
+            return self.compare(node, strs), _BOOL
+        return self.call(node, strs)
+
+    def compare(self, node: Compare, strs: frozenset[str]) -> str:
+        left, left_type = self.typed(node.left, strs)
+        right, right_type = self.typed(node.right, strs)
+        if node.op in ("==", "!="):
+            # x == null holds only for null, whatever x is (the null literal has no effects).
+            test = "is" if node.op == "==" else "is not"
+            if _is_null(node.right):
+                return f"({left} {test} None)"
+            if _is_null(node.left):
+                return f"({right} {test} None)"
+        if left_type == right_type == _STR:
+            return f"({left} {node.op} {right})"
+        return f"{_OPS[node.op]}({left}, {right})"
+
+    def call(self, node: Call, strs: frozenset[str]) -> tuple[str, str]:
+        name = node.fn.name
+        args = [self.typed(a, strs) for a in node.args]
+        if name == "iif":
+            (cond, cond_type), (yes, yes_type), (no, no_type) = args
+            known = yes_type if yes_type == no_type else _ANY
+            return f"({yes} if {self.truth(cond, cond_type)} else {no})", known
+        if name in _STR_METHODS and args[0][1] == _STR:
+            return f"{args[0][0]}.{_STR_METHODS[name]}()", _STR
+        if name == "equals" and all(t == _STR for _, t in args):
+            return f"({args[0][0]} == {args[1][0]})", _BOOL
+        if name == "concat":
+            # concat leaves nulls out: a null literal is dropped, every other part a str.
+            parts = [a for a, n in zip(args, node.args, strict=True) if not _is_null(n)]
+            if parts and all(t == _STR for _, t in parts):
+                if len(parts) == 1:
+                    return parts[0][0], _STR
+                codes = [code for code, _ in parts]
+                # An f-string of strs builds the result in one allocation, + each step; its
+                # fields may hold no quote (3.11), so only names and method calls go there.
+                if all(_PLAIN_CODE.fullmatch(code) for code in codes):
+                    return "f'" + "".join(f"{{{code}}}" for code in codes) + "'", _STR
+                return "(" + " + ".join(codes) + ")", _STR
+        call = f"{self.bind(node.fn.impl, '_f')}({', '.join(code for code, _ in args)})"
+        return call, _ANY
+
+    def truth(self, code: str, known: str) -> str:
+        """A value as a condition (JEXL's truth), inlined for a bool or a str."""
+        if known == _BOOL:
+            return code
+        if known == _STR:
+            if not code.isidentifier():
+                var = self.name("w")
+                return f"(({var} := {code}) != '' and {var} != 'false')"
+            return f"({code} != '' and {code} != 'false')"
+        return f"_truth({code})"
+
     def literal(self, value: Any) -> str:
         if value is None or value is True or value is False:
             return repr(value)
@@ -315,7 +433,8 @@ class _Generator:
             else:
                 var = self.name("v")
                 lines.append("    try:")
-                lines.append(f"        {var} = {self.expr(node)}")
+                code = self.inlined(node) if self.inline else self.expr(node)
+                lines.append(f"        {var} = {code}")
                 lines.append("    except _EvalError as e:")
                 lines.append(f"        raise {self.bind(_failure(rule), '_fail')}(e) from None")
                 lines.append("    except Exception as e:")
@@ -398,6 +517,33 @@ class _Generator:
         return "\n".join(lines) + "\n"
 
 
+def _is_null(node: Node) -> bool:
+    return isinstance(node, Lit) and node.value is None
+
+
+def _guarded_fields(node: Node, var: Callable[[Path], str]) -> set[str]:
+    """The variables of the fields that string functions or string comparisons read."""
+    found: set[str] = set()
+    if isinstance(node, Call):
+        if node.fn.name in _STR_ARGS:
+            found.update(var(a.path) for a in node.args if isinstance(a, Field))
+        for arg in node.args:
+            found |= _guarded_fields(arg, var)
+    elif isinstance(node, Compare):
+        for one, other in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(one, Field) and isinstance(other, Lit) and other.value.__class__ is str:
+                found.add(var(one.path))
+        found |= _guarded_fields(node.left, var) | _guarded_fields(node.right, var)
+    elif isinstance(node, Access):
+        found = _guarded_fields(node.base, var)
+    elif isinstance(node, Not):
+        found = _guarded_fields(node.operand, var)
+    elif isinstance(node, Logic):
+        for operand in node.operands:
+            found |= _guarded_fields(operand, var)
+    return found
+
+
 def _put(tree: _Tree, var: str, key: str | int, value: str) -> str:
     return f"{var}.append({value})" if tree.is_list else f"{var}[{key!r}] = {value}"
 
@@ -462,11 +608,14 @@ def _parse_rule(source_type: str, source: str) -> Node:
     return Lit(parse_static(source))
 
 
-def compile_mapping(mapping_set: MappingSet) -> CompiledMapping:
+def compile_mapping(mapping_set: MappingSet, *, inline: bool = True) -> CompiledMapping:
     """Compile a mapping set once into a fast record transform.
 
     :param mapping_set: the Data Prep mapping set; its rules are ATTRIBUTE paths, EXPRESSION
         Data Prep expressions or STATIC values, each to a dotted XDM destination path.
+    :param inline: compile Data Prep functions to direct operations where the argument types
+        are known (the default); False calls the generic helper of every function, the
+        reference the inlined code is checked against. Both map every record alike.
     :return: a :class:`CompiledMapping`; call it with a record to get the row.
     :raises MappingError: listing every rule that cannot compile, each with its index, field
         and column.
@@ -526,7 +675,7 @@ def compile_mapping(mapping_set: MappingSet) -> CompiledMapping:
             if path not in seen:
                 seen.add(path)
                 paths.append(path)
-    gen = _Generator(rules, tree, paths)
+    gen = _Generator(rules, tree, paths, inline)
     source_code = gen.generate()
     try:
         code = compile(source_code, "<sourceflow mapping>", "exec")

@@ -17,6 +17,7 @@ from sourceflow import config as settings
 from sourceflow.platform.flowservice.checks import Checks
 from sourceflow.platform.flowservice.specs import Specs
 from sourceflow.platform.http.auth import Principal, Tokens
+from sourceflow.platform.ingest.process import IngestProcess
 from sourceflow.platform.ingest.worker import IngestWorker
 from sourceflow.platform.ingress.commits import GroupCommit
 from sourceflow.platform.ingress.directory import Directory
@@ -45,6 +46,10 @@ class PlatformConfig:
     :param durability: ``"full"`` commits with ``synchronous=FULL`` (an acknowledged message
         survives a power cut); ``"normal"`` survives a crash of the process only.
     :param ingest: run the ingest worker; False leaves messages pending (to inspect them).
+    :param ingest_process: run the ingest worker in a process of its own, so a second core
+        maps while the inlet answers (``sourceflow platform serve`` does); that process loads
+        the installed plugins itself, so an app built with a registry of its own (tests, an
+        embedding host) keeps the default, a thread beside the inlet.
     :param max_message_bytes: the inlet's body limit (Adobe's: 1 MB).
     :param scheduler: tick the scheduler in a thread of its own; False leaves scheduled flows
         to :meth:`Scheduler.tick` calls and ``POST /runs`` (runs still execute).
@@ -67,6 +72,7 @@ class PlatformConfig:
     inlet_base_url: str | None = field(default=None, converter=_base_url)
     durability: Literal["full", "normal"] = "full"
     ingest: bool = True
+    ingest_process: bool = False
     max_message_bytes: int = MAX_MESSAGE_BYTES
     scheduler: bool = True
     scheduler_poll: float = 1.0
@@ -107,7 +113,16 @@ class Platform:
             )
             self._directory = Directory(store, self.specs, self.config.inlet_base_url)
             self._checks = Checks(store, self.specs, self.registry)
-            self._ingest = IngestWorker(store, self._directory, self.registry)
+            if self.config.ingest_process:
+                self._ingest = IngestProcess(
+                    store,
+                    self._directory,
+                    self.registry,
+                    durability=self.config.durability,
+                    inlet_base_url=self.config.inlet_base_url,
+                )
+            else:
+                self._ingest = IngestWorker(store, self._directory, self.registry)
             self._commits = GroupCommit(store, on_commit=self._ingest.wake)
             self._scheduler = Scheduler(
                 store,

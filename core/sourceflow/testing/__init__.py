@@ -223,11 +223,13 @@ def local_platform(
     ``config`` sets the platform's options (the fields of ``PlatformConfig``): for instance
     ``scheduler=False`` (runs only when started), ``clock=`` (a callable of epoch seconds the
     scheduler reads, so a test moves time), ``run_workers=``, ``durability="normal"``. Unset
-    ones are the defaults of ``sourceflow platform serve``. ``registry`` is whose sources it
-    serves (``sourceflow_registry``); None loads the installed plugins, as ``platform serve``
-    does. The server and its workers stop when the block ends; a second ``local_platform`` on
-    the same ``data_dir`` is a restart: it finds what the first stored, and settles the runs
-    the first left open.
+    ones are the defaults of ``sourceflow platform serve``, but for the ingest worker: a thread
+    here, which maps with ``registry``; ``ingest_process=True`` maps in a process of its own as
+    ``platform serve`` does (that process loads the installed plugins). ``registry`` is whose
+    sources it serves (``sourceflow_registry``); None loads the installed plugins, as
+    ``platform serve`` does. The server and its workers stop when the block ends; a second
+    ``local_platform`` on the same ``data_dir`` is a restart: it finds what the first stored,
+    and settles the runs the first left open.
     """
     from sourceflow.platform.app import PlatformConfig, create_app
     from sourceflow.platform.server import background

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import orjson
 
@@ -52,13 +52,49 @@ class Outcome(NamedTuple):
     message: str | None = None
 
 
-def _unpulled(
-    db: sqlite3.Connection, items: list[Written], keys: list[str | None]
-) -> list[Written]:
-    """The items whose record is new to its flow, each keyed in ``pulled`` as it goes (the
-    scheduler's runs key theirs there too): one row per object version, pushed or pulled."""
+class _Event(Protocol):
+    """A ``threading.Event`` or a ``multiprocessing`` one."""
+
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def run_steps(
+    worker: IngestWorker,
+    wake: _Event,
+    stopping: _Event,
+    *,
+    batch: int = BATCH,
+    before_step: Callable[[], bool] | None = None,
+) -> None:
+    """The worker's loop, in its thread or its process: step while messages are pending,
+    else wait for a wake-up; ``before_step`` returning False ends the loop."""
+    log = get_logger("sourceflow.platform.ingest")
+    while not stopping.is_set():
+        if before_step is not None and not before_step():
+            return
+        wake.clear()
+        try:
+            done = worker.step(batch)
+        except Exception as exc:  # the worker must outlive any one bad batch
+            log.error("ingest step failed", error=f"{type(exc).__name__}: {exc}")
+            done = 0
+            stopping.wait(0.5)
+        if not done:
+            wake.wait(1.0)
+            # Woken by a commit: let the messages of a burst gather a moment, so one step
+            # (one transaction) takes many of them instead of a few each.
+            stopping.wait(LINGER)
+
+
+def _unpulled(db: sqlite3.Connection, items: list[Written], keys: list[str | None]) -> list[int]:
+    """The indexes of the items whose record is new to its flow, each keyed in ``pulled`` as it
+    goes (the scheduler's runs key theirs there too): one row per object version, pushed or
+    pulled."""
     kept = []
-    for item, key in zip(items, keys, strict=True):
+    for index, (item, key) in enumerate(zip(items, keys, strict=True)):
         if key is not None:
             fresh = db.execute(
                 "INSERT OR IGNORE INTO pulled (flow_id, record_key) VALUES (?, ?)",
@@ -66,7 +102,7 @@ def _unpulled(
             ).rowcount
             if not fresh:
                 continue  # a run, or an earlier delivery, wrote this version already
-        kept.append(item)
+        kept.append(index)
     return kept
 
 
@@ -101,16 +137,30 @@ def record_key(record: Any) -> str:
     return hashlib.sha256(text).hexdigest()
 
 
-def write_outcomes(db: sqlite3.Connection, items: Sequence[Written]) -> list[bool]:
+def encode_rows(items: Sequence[Written]) -> list[str | None]:
+    """The JSON text of each item's row (None for a failure): work to do before the write
+    transaction, so the write lock is held for the inserts alone."""
+    return [
+        jsonbytes.dumps(i.outcome.row).decode()
+        if i.outcome.row is not None and i.outcome.dataset_id is not None
+        else None
+        for i in items
+    ]
+
+
+def write_outcomes(
+    db: sqlite3.Connection, items: Sequence[Written], encoded: Sequence[str | None] | None = None
+) -> list[bool]:
     """Write a row for each outcome with one, else a failure keeping the original body, inside
-    a transaction; for each item, True when a row was written."""
+    a transaction; for each item, True when a row was written. ``encoded`` is
+    :func:`encode_rows` of the items, when done ahead."""
     rows: list[tuple[str, str, str, int, str]] = []
     failures: list[tuple[str, str, int, str, str, bytes]] = []
     written: list[bool] = []
-    for item in items:
+    texts = encode_rows(items) if encoded is None else encoded
+    for item, record in zip(items, texts, strict=True):
         outcome = item.outcome
-        if outcome.row is not None and outcome.dataset_id is not None:
-            record = jsonbytes.dumps(outcome.row).decode()
+        if record is not None and outcome.dataset_id is not None:
             rows.append(
                 (outcome.dataset_id, item.flow_id, item.xaction_id, item.received_ms, record)
             )
@@ -215,51 +265,42 @@ class IngestWorker:
                 self._progress.wait(min(remaining, 0.05))
 
     def _run(self) -> None:
-        log = get_logger("sourceflow.platform.ingest")
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                done = self.step()
-            except Exception as exc:  # the worker must outlive any one bad batch
-                log.error("ingest step failed", error=f"{type(exc).__name__}: {exc}")
-                done = 0
-                self._stopping.wait(0.5)
-            if not done:
-                self._wake.wait(1.0)
-                # Woken by a commit: let the messages of a burst gather a moment, so one step
-                # (one transaction) takes many of them instead of a few each.
-                self._stopping.wait(LINGER)
+        run_steps(self, self._wake, self._stopping)
 
     def mark(self) -> int:
         """The ``seq`` of the last message processed (0 before the first)."""
         row = self.store.row("SELECT through_seq FROM ingest_mark WHERE id = 1")
         return int(row["through_seq"]) if row else 0
 
-    def step(self) -> int:
-        """Process up to one batch of pending messages; how many were processed."""
+    def step(self, batch: int = BATCH) -> int:
+        """Process up to ``batch`` pending messages; how many were processed."""
         mark = self.mark()
         pending = self.store.rows(
             "SELECT seq, xaction_id, flow_id, received_ms, body FROM messages "
             "WHERE seq > ? ORDER BY seq LIMIT ?",
-            (mark, BATCH),
+            (mark, batch),
         )
         if not pending:
             return 0
-        # Mapping runs outside the store's lock; only the writes take it. Each flow's plan is
-        # asked for once per step, not once per message.
-        plans: dict[str, FlowPlan | None] = {}
+        # Mapping runs outside the store's lock; only the writes take it. Each flow's plan,
+        # and whether its plugin picks the record out of a delivery, is asked for once per
+        # step, not once per message.
+        flows: dict[str, tuple[FlowPlan | None, str | None]] = {}
         items = []
         keys: list[str | None] = []
         for _seq, xaction_id, flow_id, received_ms, body in pending:  # the SELECT's order
-            if flow_id not in plans:
-                plans[flow_id] = self.directory.plan(flow_id)
-            outcome, key = self._outcome(plans[flow_id], flow_id, body)
+            if flow_id not in flows:
+                flows[flow_id] = self._flow(flow_id)
+            plan, picker = flows[flow_id]
+            outcome, key = self._outcome(plan, flow_id, body, picker)
             items.append(Written(flow_id, xaction_id, received_ms, outcome, body))
             keys.append(key)
+        encoded = encode_rows(items)
         with self.store.transaction(redoable=True) as db:
             if any(keys):
-                items = _unpulled(db, items, keys)
-            write_outcomes(db, items)
+                kept = _unpulled(db, items, keys)
+                items, encoded = [items[i] for i in kept], [encoded[i] for i in kept]
+            write_outcomes(db, items, encoded)
             moved = db.execute(
                 "UPDATE ingest_mark SET through_seq = ? WHERE id = 1 AND through_seq = ?",
                 (pending[-1]["seq"], mark),
@@ -270,11 +311,20 @@ class IngestWorker:
             self._progress.notify_all()
         return len(pending)
 
+    def _flow(self, flow_id: str) -> tuple[FlowPlan | None, str | None]:
+        """A flow's plan, and the plugin that picks its records out of deliveries, if any."""
+        plan = self.directory.plan(flow_id)
+        source = plan.source if plan is not None else None
+        if source is not None and self.registry.implements("sourceflow_delivery_record", source):
+            return plan, self.registry.owner(source)
+        return plan, None
+
     def _outcome(
-        self, plan: FlowPlan | None, flow_id: str, body: bytes
+        self, plan: FlowPlan | None, flow_id: str, body: bytes, plugin: str | None
     ) -> tuple[Outcome, str | None]:
         """What becomes of one message, and its record's key when the flow's records are
-        pulled too (a pushed and a pulled copy of one object version land once)."""
+        pulled too (a pushed and a pulled copy of one object version land once). ``plugin``
+        implements ``sourceflow_delivery_record`` for the flow's source, if any does."""
         if plan is None:
             return _failed("INGEST-404", f"flow {flow_id} no longer exists"), None
         try:
@@ -282,8 +332,7 @@ class IngestWorker:
         except ValueError as exc:
             return _failed("INGEST-400", f"the message is not JSON: {exc}"), None
         source = plan.source
-        if source is not None and self.registry.implements("sourceflow_delivery_record", source):
-            plugin = self.registry.owner(source)
+        if source is not None and plugin is not None:
             try:
                 record = self.registry.call(
                     "sourceflow_delivery_record", source, object=plan.object, message=record

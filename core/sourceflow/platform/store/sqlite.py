@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -54,6 +54,9 @@ class Store:
         self._sync = "FULL" if durability == "full" else "NORMAL"
         self.generation = 0
         """Bumped by every resource write, so caches of derived facts know to refresh."""
+        self.on_change: Callable[[int], None] | None = None
+        """Told the new generation after each transaction that wrote resources commits (the
+        ingest process's caches: it reads over a connection of its own, so not before)."""
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={self._sync}")
@@ -84,6 +87,7 @@ class Store:
         with self._lock:
             if relaxed:
                 self._db.execute("PRAGMA synchronous=NORMAL")
+            generation = self.generation
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
@@ -92,6 +96,8 @@ class Store:
                     self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
+                if self.on_change is not None and self.generation != generation:
+                    self.on_change(self.generation)
             finally:
                 if relaxed:
                     self._db.execute("PRAGMA synchronous=FULL")
