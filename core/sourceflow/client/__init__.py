@@ -16,7 +16,14 @@ from __future__ import annotations
 from sourceflow.client.flowservice import FlowServiceClient
 from sourceflow.client.ims import AccessToken, IMSTokenProvider, StaticToken, TokenSource
 from sourceflow.client.inlet import InletSender
-from sourceflow.client.resources import Collection, Datasets, MappingSets, PatchOps, SpecCollection
+from sourceflow.client.resources import (
+    Collection,
+    Datasets,
+    KeyedRows,
+    MappingSets,
+    PatchOps,
+    SpecCollection,
+)
 from sourceflow.client.retry import RetryPolicy
 
 __all__ = [
@@ -26,6 +33,7 @@ __all__ = [
     "FlowServiceClient",
     "IMSTokenProvider",
     "InletSender",
+    "KeyedRows",
     "MappingSets",
     "PatchOps",
     "RetryPolicy",
