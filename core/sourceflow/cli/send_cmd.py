@@ -184,7 +184,8 @@ def _landed(
 
     The ingest worker maps messages in the order they were stored, so the last accepted
     message leaving ``pending`` means every one before it has been mapped too; the failures
-    are then the flows' failed records among the accepted ones.
+    are then the flows' failed records among the accepted ones, and the others were stored
+    as rows (a message is one record for the sources whose records are sent: HTTP API).
     """
     from sourceflow.errors import NotFound, PlatformError
 
@@ -225,7 +226,8 @@ def _landed(
         return None
     failed_flows = sorted({f["flowId"] for f in failures})
     return {
-        "stored": len(accepted) - len(failures),
+        # A delivery sent twice is acknowledged twice with one receipt and stored once.
+        "stored": len(ours) - len(failures),
         "failed": len(failures),
         "flowIds": flows,
         "failures": [

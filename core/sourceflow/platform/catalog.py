@@ -19,7 +19,6 @@ Under ``/sourceflow/`` (not an Adobe path) this platform adds:
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,7 @@ from starlette.routing import Route
 from sourceflow import wire
 from sourceflow.config import CATALOG_PATH as CAT
 from sourceflow.model import Dataset, DatasetClassification, FileDescription
-from sourceflow.platform import catalogquery, replay, resources
+from sourceflow.platform import catalogquery, jsonbytes, replay, resources
 from sourceflow.platform.problems import problem
 from sourceflow.platform.query import whole
 from sourceflow.platform.web import Call, answer, route
@@ -184,28 +183,27 @@ class Catalog:
             "WHERE dataset_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (dataset["id"], after, limit),
         )
-        items = [
-            {
-                "xactionId": r["xaction_id"],
-                "flowId": r["flow_id"],
-                "receivedTimeMs": r["received_ms"],
-                "record": json.loads(r["record"]),
-            }
+        # Each record is spliced in as the JSON text it was stored as (jsonbytes wrote it):
+        # parsing and encoding it again per read was most of a page's cost, and changes nothing.
+        items = b",".join(
+            b'{"xactionId":%b,"flowId":%b,"receivedTimeMs":%d,"record":%b}'
+            % (
+                jsonbytes.dumps(r["xaction_id"]),
+                jsonbytes.dumps(r["flow_id"]),
+                r["received_ms"],
+                r["record"].encode(),
+            )
             for r in found
-        ]
+        )
         last = found[-1]["seq"] if found else after
-        body: dict[str, Any] = {
-            "items": items,
-            # next is where a later read resumes even when this page was the last one for now.
-            "_page": {"count": len(items), "limit": limit, "next": str(last)},
-        }
-        if len(items) == limit:
-            body["_links"] = {
-                "next": {
-                    "href": f"{EXTENSION}/dataSets/{dataset['id']}/rows?limit={limit}&after={last}"
-                }
-            }
-        return answer(body)
+        # next is where a later read resumes even when this page was the last one for now.
+        page = {"count": len(found), "limit": limit, "next": str(last)}
+        links = b""
+        if len(found) == limit:
+            href = f"{EXTENSION}/dataSets/{dataset['id']}/rows?limit={limit}&after={last}"
+            links = b',"_links":%b' % jsonbytes.dumps({"next": {"href": href}})
+        body = b'{"items":[%b],"_page":%b%b}' % (items, jsonbytes.dumps(page), links)
+        return Response(body, media_type="application/json")
 
     def failures(self, call: Call) -> Response:
         """Our extension: a flow's messages that failed to become rows, with their errors."""
