@@ -61,7 +61,11 @@ class RetryNotice:
 
     def describe(self) -> str:
         """One line: what was answered, how long the wait is, and which attempt comes next."""
-        what = f"platform answered {self.status}" if self.status else f"no answer ({self.error})"
+        what = (
+            f"platform answered {self.status}"
+            if self.status
+            else f"no answer from the platform ({self.error})"
+        )
         return (
             f"{what}; retrying in {self.wait_s:.1f} s (attempt {self.attempt} of {self.attempts})"
         )
