@@ -174,6 +174,23 @@ def test_rows_stream_as_they_are_read_and_a_cursor_resumes(served, tmp_path):
     )
     assert [json.loads(line)["name"] for line in following.stdout.splitlines()] == ["P3", "P4"]
 
+    # `| head` closes the pipe early: the command stops quietly, with no traceback.
+    piped = subprocess.run(
+        [
+            "bash",
+            "-c",
+            'set -o pipefail; "$@" | head -1',
+            "bash",
+            *_rows_command(served, connected["dataset"], "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["record"]["name"] == "P0"
+    assert "Traceback" not in piped.stderr and "Error" not in piped.stderr
+
 
 def test_rows_help_says_json_lines_limit_and_cursor(tmp_path):
     shown = sf("datasets", "rows", "--help", cwd=tmp_path).stdout
