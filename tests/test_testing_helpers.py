@@ -203,7 +203,8 @@ def test_the_cli_fixture_runs_a_command_and_keeps_its_output_apart(
     listed = sourceflow_cli("--platform", sourceflow_platform.url, "datasets", "list")
     assert listed.code == 0 and created.out.strip() in listed.out
     code, out, err = sourceflow_cli("explore", "no-such-source-0000")
-    assert (code, out) == (1, "") and err.startswith("error: ")
+    # Retry waits are announced on stderr before the error, which is its last line.
+    assert (code, out) == (1, "") and err.splitlines()[-1].startswith("error: ")
 
 
 def test_the_re_exports_are_the_cores_own_and_listed():

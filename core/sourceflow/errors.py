@@ -71,7 +71,10 @@ class UnknownSource(SourceflowError):
         shown = ", ".join(sorted(known)) or "none"
         super().__init__(
             f"unknown source {name!r}; installed sources: {shown}",
-            hint="install the plugin that provides it, e.g. pip install sourceflow-" + name,
+            # The plugins are not on PyPI yet: a clone installs them by path.
+            hint=f"install the plugin that provides it into this environment (from a clone "
+            f"of sourceflow: pip install ./plugins/{name}); sourceflow plugins lists what is "
+            "installed",
         )
 
 

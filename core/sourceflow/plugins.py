@@ -230,9 +230,13 @@ class Registry:
                         f"plugins {other!r} and {name!r} both provide {key!r}",
                         hint=f"uninstall one of them, or set {BLOCK_ENV}={name} to leave it out",
                     )
+        # A new dict, not an update: a platform that looks again for plugins while serving
+        # registers them while other threads iterate the sources.
+        claimed = dict(self._sources)
         for s in provided:
-            self._sources[s.name] = (s, name)
-            self._sources[s.id] = (s, name)
+            claimed[s.name] = (s, name)
+            claimed[s.id] = (s, name)
+        self._sources = claimed
 
     # --- lookups ------------------------------------------------------------------------------
 

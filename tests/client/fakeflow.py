@@ -229,7 +229,7 @@ class FakeFlowService:
         if r.path.startswith(DATASETS):
             return self._datasets(r, r.path[len(DATASETS) :].strip("/"))
         if r.path.startswith("/sourceflow/dataSets/") and r.path.endswith("/rows"):
-            return self._offset_items(r, self.rows.get(r.path.split("/")[3], []))
+            return self._keyed_items(r, self.rows.get(r.path.split("/")[3], []))
         if r.path.startswith("/sourceflow/flows/") and r.path.endswith("/failures"):
             return self._offset_items(r, self.failures.get(r.path.split("/")[3], []))
         return _problem(404, "Not Found", f"no route for {r.method} {r.path}")
@@ -369,6 +369,22 @@ class FakeFlowService:
         params = dict(r.params)
         limit, start = int(params.get("limit", 100)), int(params.get("start", 0))
         return 200, {"items": items[start : start + limit]}, {}
+
+    def _keyed_items(
+        self, r: Recorded, items: list[dict[str, Any]]
+    ) -> tuple[int, Any, dict[str, str]]:
+        # The local platform's rows page by key: after = the position of the last row read.
+        params = dict(r.params)
+        limit, after = int(params.get("limit", 100)), int(params.get("after", 0))
+        page = items[after : after + limit]
+        body: dict[str, Any] = {
+            "items": page,
+            "_page": {"count": len(page), "limit": limit, "next": str(after + len(page))},
+        }
+        if len(page) == limit:
+            href = f"{r.path}?limit={limit}&after={after + len(page)}"
+            body["_links"] = {"next": {"href": href}}
+        return 200, body, {}
 
     def _mapping_sets(self, r: Recorded, rest: str) -> tuple[int, Any, dict[str, str]]:
         if not rest and r.method == "POST":

@@ -231,7 +231,8 @@ def test_dataset_rows_and_flow_failures_are_read_to_the_end(
     fake.rows["ds1"] = rows
     assert client.dataset_rows("ds1") == rows
     pages = fake.seen("GET", "/sourceflow/dataSets/ds1/rows")
-    assert [dict(p.params)["start"] for p in pages] == ["0", "1000", "2000"]
+    assert [dict(p.params).get("after") for p in pages] == [None, "100", "1100", "2100"]
+    assert [dict(p.params)["limit"] for p in pages] == ["100", "1000", "1000", "1000"]
     assert client.dataset_rows("other") == []
     failure = {"xactionId": "1:1", "error": {"code": "MAP-1", "message": "no"}, "body": {}}
     fake.failures["f1"] = [failure]

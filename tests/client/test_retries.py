@@ -62,7 +62,7 @@ def test_the_attempt_bound_ends_in_rate_limited_with_the_details(
     assert error.request_id == sent[-1].answered_request_id
     assert (error.method, error.url) == ("GET", f"{fake.url}{CONNECTIONS}")
     assert str(error).startswith(
-        f"GET /flowservice/connections answered 429: Too Many Requests "
+        f"GET /flowservice/connections answered 429 after 4 attempts: Too Many Requests "
         f"(request id {sent[-1].answered_request_id})"
     )
 
@@ -188,8 +188,8 @@ def test_connection_refused_to_the_end_is_unavailable(fake: FakeFlowService) -> 
     assert caught.value.status == 0
     host = settings.platform_url.removeprefix("http://")
     assert (
-        f"GET /flowservice/connections got no answer: cannot reach http://{host} (ConnectError"
-        in str(caught.value)
+        f"GET /flowservice/connections got no answer after 2 attempts: cannot reach "
+        f"http://{host} (ConnectError" in str(caught.value)
     )
     assert "SOURCEFLOW_PLATFORM_URL" in str(caught.value)
 

@@ -65,15 +65,24 @@ def test_a_refused_mapping_set_lists_its_problems(api):
     assert answer.json()["type"].endswith("-400") and "DATAPREP" in answer.json()["type"]
 
 
-def test_rows_page_with_limit_and_start(api, anonymous, build, shared_platform):
+def test_rows_page_by_key_with_limit_and_after(api, anonymous, build, shared_platform):
     chain = build.http_chain()
     batch = chain["inlet_url"].replace("/collection/", "/collection/batch/")
     anonymous.post(batch, json={"messages": [{"n": n} for n in range(5)]})
     assert shared_platform[0].state.platform.wait_idle(5)
-    page = api.get(
-        f"/sourceflow/dataSets/{chain['dataset']}/rows", params={"limit": 2, "start": 2}
-    ).json()
+    url = f"/sourceflow/dataSets/{chain['dataset']}/rows"
+    first = api.get(url, params={"limit": 2}).json()
+    assert [r["record"]["n"] for r in first["items"]] == [0, 1]
+    page = api.get(url, params={"limit": 2, "after": first["_page"]["next"]}).json()
     assert [r["record"]["n"] for r in page["items"]] == [2, 3]
+    assert page["_links"]["next"]["href"].endswith(f"after={page['_page']['next']}")
+    last = api.get(url, params={"limit": 2, "after": page["_page"]["next"]}).json()
+    assert [r["record"]["n"] for r in last["items"]] == [4]
+    assert "_links" not in last  # a short page is the end for now; _page.next still resumes
+    assert api.get(url, params={"after": last["_page"]["next"]}).json()["items"] == []
+    refused = api.get(url, params={"start": 2})
+    assert refused.status_code == 400 and "after=" in refused.text
+    assert api.get(url, params={"after": "-1"}).status_code == 400
     assert api.get("/sourceflow/dataSets/nope/rows").status_code == 404
     assert api.get("/sourceflow/flows/nope/failures").status_code == 404
 

@@ -11,6 +11,7 @@ import click
 
 if TYPE_CHECKING:
     from sourceflow.client import FlowServiceClient
+    from sourceflow.client.retry import RetryNotice
     from sourceflow.config import Settings
 
 
@@ -31,10 +32,18 @@ def client(ctx: click.Context, sandbox: str | None = None) -> FlowServiceClient:
     chosen = settings(ctx)
     if sandbox:
         chosen = evolve(chosen, sandbox=sandbox)
-    # A person is waiting: give up on an unreachable platform in seconds, not minutes.
-    c = FlowServiceClient(chosen, retry=RetryPolicy(attempts=4, total_seconds=20))
+    # A person is waiting: give up on an unreachable platform in seconds, not minutes, and
+    # say on stderr why nothing happens while a retry waits.
+    policy = RetryPolicy(attempts=4, total_seconds=20, on_wait=retry_notice)
+    c = FlowServiceClient(chosen, retry=policy)
     ctx.call_on_close(c.close)
     return c
+
+
+def retry_notice(notice: RetryNotice) -> None:
+    """Print a client retry's wait on stderr: ``platform answered 503; retrying in 2.0 s
+    (attempt 3 of 4)``."""
+    click.echo(notice.describe(), err=True)
 
 
 state_option = click.option(
@@ -50,6 +59,17 @@ state_option = click.option(
 def echo_json(data: Any) -> None:
     """Print ``data`` as indented JSON on stdout."""
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def quiet_stdout() -> None:
+    """Point stdout at the null device after its reader went away (``| head``), so that the
+    interpreter's final flush does not fail with a second BrokenPipeError."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:

@@ -110,6 +110,14 @@ def _connection(client: Any, registry: Any, target: str, state_path: Path | None
             return target, registry.source(spec_id)
         except UnknownSource:
             return target, None
+    if not source.needs_base_connection:
+        # Explore is a call on a base connection; a generic streaming source never has one.
+        raise SourceflowError(
+            f"{source.title} has no base connection to explore: it is a streaming source whose "
+            f"records are pushed to its flow's inlet ({source.inlet_on or 'flow'} inlet)",
+            hint=f"connect it (sourceflow connect {source.name} --dataset ID) and see what "
+            "arrived with: sourceflow datasets rows DATASET, sourceflow flows failures FLOW",
+        )
     settings = client.settings
     for record in StateFile(state_path).find(settings.platform_url, settings.sandbox):
         if record.source == source.name and record.ids.get("base_connection"):

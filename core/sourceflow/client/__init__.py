@@ -16,7 +16,14 @@ from __future__ import annotations
 from sourceflow.client.flowservice import FlowServiceClient
 from sourceflow.client.ims import IMSTokenProvider
 from sourceflow.client.inlet import InletSender
-from sourceflow.client.resources import Collection, Datasets, MappingSets, PatchOps, SpecCollection
+from sourceflow.client.resources import (
+    Collection,
+    Datasets,
+    KeyedRows,
+    MappingSets,
+    PatchOps,
+    SpecCollection,
+)
 from sourceflow.client.retry import RetryPolicy
 from sourceflow.client.tokens import AccessToken, StaticToken, TokenSource
 
@@ -27,6 +34,7 @@ __all__ = [
     "FlowServiceClient",
     "IMSTokenProvider",
     "InletSender",
+    "KeyedRows",
     "MappingSets",
     "PatchOps",
     "RetryPolicy",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -20,6 +21,7 @@ from sourceflow.client.inlet import InletSender
 from sourceflow.client.resources import (
     Collection,
     Datasets,
+    KeyedRows,
     MappingSets,
     SpecCollection,
     _id,
@@ -137,14 +139,29 @@ class FlowServiceClient:
         return wire.from_json(parse_body(response), CreatedRef)
 
     def dataset_rows(self, dataset_id: str) -> list[JSON]:
-        """The rows that landed in a dataset, oldest first (a sourceflow platform extension:
-        ``GET {platform_url}/sourceflow/dataSets/{id}/rows?limit=&start=``, read to the end;
-        Adobe has no such call).
+        """The rows that landed in a dataset, oldest first, in a list (a sourceflow platform
+        extension: ``GET {platform_url}/sourceflow/dataSets/{id}/rows?limit=&after=``, read to
+        the end; Adobe has no such call). For many rows use :meth:`stream_rows`, which holds
+        one page at a time.
 
         Each row is ``{"xactionId", "flowId", "receivedTimeMs", "record": {...}}``.
         """
+        return list(self.stream_rows(dataset_id))
+
+    def stream_rows(
+        self,
+        dataset_id: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        page_size: int = EXTENSION_PAGE,
+    ) -> KeyedRows:
+        """The rows of a dataset read lazily, page by page as they are iterated: memory stays
+        that of one page however many rows there are. ``after`` resumes from the
+        :attr:`~sourceflow.client.resources.KeyedRows.cursor` of an earlier read; ``limit``
+        stops after that many rows (the cursor then points past the last one yielded)."""
         url = f"{self.settings.platform_url}{EXTENSION_PATH}/dataSets/{_id(dataset_id)}/rows"
-        return self._extension_items(url)
+        return KeyedRows(self._platform, url, after=after, limit=limit, page_size=page_size)
 
     def flow_failures(self, flow_id: str) -> list[JSON]:
         """A flow's messages that did not become rows, oldest first (a sourceflow platform
@@ -154,6 +171,22 @@ class FlowServiceClient:
         """
         url = f"{self.settings.platform_url}{EXTENSION_PATH}/flows/{_id(flow_id)}/failures"
         return self._extension_items(url)
+
+    def flow_message(self, flow_id: str, xaction_id: str) -> JSON:
+        """One message a flow's inlet acknowledged, and what became of it (a sourceflow
+        platform extension: ``GET {platform_url}/sourceflow/flows/{id}/messages/{xactionId}``):
+        ``{"xactionId", "receivedTimeMs", "body", "outcome": {"state", ...}}`` where the state
+        is ``pending`` (not mapped yet), ``row``, ``failed`` (with its ``failureId`` and
+        ``error``), ``replayed`` or ``processed``.
+
+        :raises NotFound: the flow has no such message.
+        """
+        url = (
+            f"{self.settings.platform_url}{EXTENSION_PATH}/flows/{_id(flow_id)}"
+            f"/messages/{_id(xaction_id)}"
+        )
+        body = parse_body(self._platform.request("GET", url))
+        return body if isinstance(body, dict) else {}
 
     def replay_failures(self, flow_id: str) -> JSON:
         """Map a flow's failed records again with its current mapping set (a sourceflow
@@ -182,11 +215,17 @@ class FlowServiceClient:
         return [item for page in pages for item in page.get("items") or []]
 
     def inlet(
-        self, inlet_url: str, *, flow_id: str | None = None, authenticated: bool = False
+        self,
+        inlet_url: str,
+        *,
+        flow_id: str | None = None,
+        authenticated: bool = False,
+        hints: Mapping[int, str] | None = None,
     ) -> InletSender:
         """An :class:`InletSender` for ``inlet_url`` with this client's sandbox, retry policy
         and connection pool; ``authenticated`` sends this client's IMS token (renewed as
-        needed). Closing the sender leaves the client open."""
+        needed); ``hints`` replace the sender's error hints by status. Closing the sender
+        leaves the client open."""
         return InletSender(
             inlet_url,
             flow_id=flow_id,
@@ -194,6 +233,7 @@ class FlowServiceClient:
             sandbox=self.settings.sandbox,
             retry=self.retry,
             http=self._http,
+            hints=hints,
         )
 
     def access_token(self) -> str:

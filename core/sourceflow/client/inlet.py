@@ -44,6 +44,8 @@ class InletSender:
     :param transport: an httpx transport to send through instead of the network (tests).
     :param http: an httpx client whose connection pool to share (and leave open on
         :meth:`close`); ``timeout`` and ``transport`` are then the client's.
+    :param hints: hints for error statuses that replace the sender's, which name the Python
+        fix (the CLI names its ``--authenticated`` option for a 401 instead).
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class InletSender:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         http: httpx.Client | None = None,
+        hints: Mapping[int, str] | None = None,
     ) -> None:
         self.inlet_url = inlet_url
         self.flow_id = flow_id
@@ -74,7 +77,11 @@ class InletSender:
             },
         )
         self._transport = Transport(
-            self._http, retry or RetryPolicy(), headers=headers, tokens=tokens, hints=_HINTS
+            self._http,
+            retry or RetryPolicy(),
+            headers=headers,
+            tokens=tokens,
+            hints={**_HINTS, **(hints or {})},
         )
 
     @property

@@ -43,6 +43,35 @@ UNSENT_ERRORS: tuple[type[httpx.TransportError], ...] = (
 
 
 @define(frozen=True)
+class RetryNotice:
+    """What a wait before trying a request again is about, for someone watching (the CLI prints
+    it as ``platform answered 503; retrying in 2.0 s (attempt 3 of 4)``)."""
+
+    method: str
+    url: str
+    status: int | None
+    """The answer's status, or None when no answer came."""
+    error: str | None
+    """What went wrong when no answer came (``ConnectError: …``)."""
+    wait_s: float
+    attempt: int
+    """The attempt about to be made after the wait, the first counted as 1."""
+    attempts: int
+    """The most attempts the policy makes (``total_seconds`` may stop it sooner)."""
+
+    def describe(self) -> str:
+        """One line: what was answered, how long the wait is, and which attempt comes next."""
+        what = (
+            f"platform answered {self.status}"
+            if self.status
+            else f"no answer from the platform ({self.error})"
+        )
+        return (
+            f"{what}; retrying in {self.wait_s:.1f} s (attempt {self.attempt} of {self.attempts})"
+        )
+
+
+@define(frozen=True)
 class RetryPolicy:
     """How often and how patiently to retry.
 
@@ -50,12 +79,15 @@ class RetryPolicy:
     :param total_seconds: no wait starts that would end later than this after the first try.
     :param base: the first backoff in seconds; it doubles on each retry.
     :param cap: the longest computed backoff (a ``Retry-After`` may ask for longer).
+    :param on_wait: told before each wait of a client request (:class:`RetryNotice`), so that
+        a person waiting sees why nothing happens; the CLI prints it on stderr.
     """
 
     attempts: int = field(default=5, validator=validators.ge(1))
     total_seconds: float = field(default=60.0, validator=validators.ge(0))
     base: float = field(default=0.5, validator=validators.ge(0))
     cap: float = field(default=10.0, validator=validators.ge(0))
+    on_wait: Callable[[RetryNotice], None] | None = field(default=None, eq=False, kw_only=True)
 
     def retrying(
         self,

@@ -19,7 +19,7 @@ import httpx
 import tenacity
 
 from sourceflow import redact
-from sourceflow.client.retry import RetryPolicy, retry_after
+from sourceflow.client.retry import RetryNotice, RetryPolicy, retry_after
 from sourceflow.client.tokens import AccessToken, TokenSource
 from sourceflow.errors import (
     AuthenticationFailed,
@@ -131,8 +131,10 @@ def error_from_response(
     sent_request_id: str,
     classes: Mapping[int, type[PlatformError]] | None = None,
     hints: Mapping[int, str] | None = None,
+    attempts: int = 1,
 ) -> PlatformError:
-    """The typed exception for an answer of 400 or more."""
+    """The typed exception for an answer of 400 or more; ``attempts`` (when more than one)
+    is said in the message, so that a caller knows the retries ran out."""
     status = response.status_code
     method = response.request.method
     url = str(response.request.url)
@@ -153,7 +155,8 @@ def error_from_response(
         hint = f"the platform asked to retry after {asked:.0f} s; {hint or 'try again later'}"
     return cls(
         redact.scrub(
-            f"{method} {display_path(url)} answered {status}: {detail} (request id {request_id})"
+            f"{method} {display_path(url)} answered {status}{_tries(attempts)}: {detail} "
+            f"(request id {request_id})"
         ),
         status=status,
         body=redact.redact(body if body is not None else text[:2000] or None),
@@ -183,8 +186,17 @@ def unexpected(
     )
 
 
+def _tries(attempts: int) -> str:
+    return f" after {attempts} attempts" if attempts > 1 else ""
+
+
 def error_from_transport(
-    error: httpx.TransportError, *, method: str, url: str, request_id: str
+    error: httpx.TransportError,
+    *,
+    method: str,
+    url: str,
+    request_id: str,
+    attempts: int = 1,
 ) -> Unavailable:
     """:class:`Unavailable` for a request that got no answer; ``status`` is 0."""
     reason = f"{type(error).__name__}: {' '.join(str(error).split()) or 'no details'}"
@@ -193,7 +205,8 @@ def error_from_transport(
         reason = f"cannot reach {parts.scheme}://{parts.netloc} ({reason})"
     return Unavailable(
         redact.scrub(
-            f"{method} {display_path(url)} got no answer: {reason} (request id {request_id})"
+            f"{method} {display_path(url)} got no answer{_tries(attempts)}: {reason} "
+            f"(request id {request_id})"
         ),
         status=0,
         request_id=request_id,
@@ -266,7 +279,11 @@ class Transport:
                 )
             except httpx.TransportError as exc:
                 raise error_from_transport(
-                    exc, method=method, url=url, request_id=last["request_id"]
+                    exc,
+                    method=method,
+                    url=url,
+                    request_id=last["request_id"],
+                    attempts=last["attempts"],
                 ) from exc
             token: AccessToken | None = last.get("token")
             if (
@@ -292,6 +309,7 @@ class Transport:
                     sent_request_id=last["request_id"],
                     classes=self.classes,
                     hints=self.hints,
+                    attempts=last["attempts"],
                 )
             return response
 
@@ -311,6 +329,7 @@ class Transport:
             request_id = str(uuid.uuid4())
             sent = {**self.headers, **(headers or {}), "x-request-id": request_id}
             last["request_id"] = request_id
+            last["attempts"] = last.get("attempts", 0) + 1
             if self.tokens is not None:
                 token = self.tokens.current()
                 last["token"] = token
@@ -343,6 +362,18 @@ class Transport:
                 event["request_id"] = response.headers.get("x-request-id") or last.get("request_id")
             # INFO, not WARNING: a retry is the rule working; what it could not fix is raised.
             self.log.info("retrying request", **event)
+            if self.retry.on_wait is not None:
+                self.retry.on_wait(
+                    RetryNotice(
+                        method=method,
+                        url=redact.scrub(url),
+                        status=event.get("status"),
+                        error=event.get("error"),
+                        wait_s=state.upcoming_sleep,
+                        attempt=state.attempt_number + 1,
+                        attempts=self.retry.attempts,
+                    )
+                )
 
         retrying = self.retry.retrying(
             method=method, idempotent=True if repeatable else None, before_sleep=before_sleep

@@ -50,9 +50,12 @@ def create_app(
     """The app serving IMS, Flow Service, Data Prep, Catalog and the inlet.
 
     :param config: how to run; defaults to the dev credentials and ``.sourceflow/platform``.
-    :param registry: the plugins whose sources it serves; None loads the installed ones.
+    :param registry: the plugins whose sources it serves; None loads the installed ones, and
+        looks again for plugins installed while it serves when a spec is unknown.
     """
-    platform = Platform(config or PlatformConfig(), registry or plugins.load())
+    platform = Platform(
+        config or PlatformConfig(), registry or plugins.load(), look_for_plugins=registry is None
+    )
 
     def ims_token(call: Call) -> Response:
         """``POST /ims/token/v3``: a bearer token for the configured client."""

@@ -89,10 +89,13 @@ class Platform:
     lifespan) also starts the worker, which first takes whatever was left pending.
     """
 
-    def __init__(self, config: PlatformConfig, registry: Registry) -> None:
+    def __init__(
+        self, config: PlatformConfig, registry: Registry, *, look_for_plugins: bool = False
+    ) -> None:
         self.config = config
         self.registry = registry
-        self.specs = Specs(registry)
+        # Only a registry read from the entry points is read again (Specs.look_again).
+        self.specs = Specs(registry, look_again=look_for_plugins)
         self._store: Store | None = None
         self._tokens: Tokens | None = None
         self._directory: Directory | None = None

@@ -350,11 +350,16 @@ class Pages:
         dataset = (await api.get(f"{CAT}/dataSets/{did}"))[dataset_id]
         error = None
         try:
+            # start: a position in the filtered rows (held here); pos: the number of the first
+            # row shown unfiltered, where after (the rows route's key) says where it starts.
             start = whole(params.get("start"), "start", 0, least=0)
+            pos = whole(params.get("pos"), "pos", 0, least=0)
             limit = whole(params.get("limit"), "limit", 50, least=1, most=500)
         except Refused as refused:
-            start, limit = 0, 50
+            start, pos, limit = 0, 0, 50
             error = str(refused.body.get("detail"))
+        after = params.get("after") or None
+        following: str | None = None
         text = params.get("filter", "")
         scanned = 0
         more = False
@@ -362,24 +367,31 @@ class Pages:
             matching: list[dict[str, Any]] = []
             try:
                 filter_rows([], text)  # a malformed filter is refused before any read
+                key: dict[str, str] = {}
                 while scanned < SCAN_LIMIT:
-                    page = await api.get(
-                        f"{EXT}/dataSets/{did}/rows", limit=ROW_PAGE, start=scanned
-                    )
+                    page = await api.get(f"{EXT}/dataSets/{did}/rows", limit=ROW_PAGE, **key)
                     items = page["items"]
                     scanned += len(items)
                     matching.extend(filter_rows(items, text))
                     if len(items) < ROW_PAGE:
                         break
+                    key = {"after": page["_page"]["next"]}
             except Refused as refused:
                 error = str(refused.body.get("detail"))
             rows = matching[start : start + limit]
             more = start + limit < len(matching)
             total: int | None = len(matching)
         else:
-            page = await api.get(f"{EXT}/dataSets/{did}/rows", limit=limit + 1, start=start)
-            rows = page["items"][:limit]
-            more = len(page["items"]) > limit
+            try:
+                page = await api.get(
+                    f"{EXT}/dataSets/{did}/rows", limit=limit, **({"after": after} if after else {})
+                )
+            except Refused as refused:
+                page = {"items": [], "_page": {}}
+                error = str(refused.body.get("detail"))
+            rows = page["items"]
+            more = "_links" in page  # a full page: there may be more
+            following = page["_page"].get("next")
             total = None
         return self.c.render(
             "dataset.html",
@@ -388,6 +400,9 @@ class Pages:
             dataset=dataset,
             rows=rows,
             start=start,
+            pos=pos,
+            after=after,
+            following=following,
             limit=limit,
             more=more,
             filter=text,

@@ -47,7 +47,7 @@ class Checks:
         known = ", ".join(f"{s.id} ({s.title})" for s in self.registry.sources()) or "none"
         return (
             f"connectionSpec.id: {spec_id!r} is not the connection spec of an installed "
-            f"source; installed: {known}"
+            f"source; installed: {known} ({self.specs.restart_hint()})"
         )
 
     def _connection(self, conn: model.Connection, scope: Scope) -> list[str]:

@@ -94,7 +94,7 @@ class FlowService:
             raise problem(
                 404,
                 f"no connection spec {call.params['id']!r}; known: "
-                f"{self.p.specs.known_connection_specs()}",
+                f"{self.p.specs.known_connection_specs()} ({self.p.specs.restart_hint()})",
             )
         return answer({"items": [self.p.specs.describe_connection_spec(spec)]})
 
@@ -109,7 +109,8 @@ class FlowService:
         if spec is None:
             raise problem(
                 404,
-                f"no flow spec {call.params['id']!r}; known: {self.p.specs.known_flow_specs()}",
+                f"no flow spec {call.params['id']!r}; known: {self.p.specs.known_flow_specs()} "
+                f"({self.p.specs.restart_hint()})",
             )
         return answer({"items": [self.p.specs.describe_flow_spec(spec)]})
 

@@ -7,6 +7,10 @@ source and target spec lists are then merged.
 
 from __future__ import annotations
 
+import importlib
+import threading
+import time
+
 from attrs import evolve
 
 from sourceflow import wire
@@ -32,19 +36,75 @@ DATA_LAKE = ConnectionSpec(
 """The data lake target: target connections name it and a dataset in ``params.dataSetId``."""
 
 
-class Specs:
-    """The specs served at ``/connectionSpecs`` and ``/flowSpecs``, read from the registry."""
+LOOK_AGAIN_SECONDS = 2.0
+"""The shortest time between two looks for newly installed plugins."""
 
-    def __init__(self, registry: Registry) -> None:
+
+class Specs:
+    """The specs served at ``/connectionSpecs`` and ``/flowSpecs``, read from the registry.
+
+    :param registry: the plugins.
+    :param look_again: when a spec or source id is unknown, look for plugins installed since
+        the platform started (the ``sourceflow`` entry points, at most every
+        :data:`LOOK_AGAIN_SECONDS`), so that ``pip install`` while ``platform serve`` runs needs
+        no restart. Only for a registry loaded from the entry points: a host that registered
+        its own plugins chose them.
+    """
+
+    def __init__(self, registry: Registry, *, look_again: bool = False) -> None:
         self.registry = registry
+        self.look_again = look_again
+        self._looked_at = float("-inf")  # the first unknown id looks at once
+        self._look_lock = threading.Lock()
+
+    def look_for_new_plugins(self) -> bool:
+        """Load plugins installed since the last look; True when a source was added.
+
+        Rate-limited: a caller that keeps asking for an unknown id costs one scan of the
+        entry points every :data:`LOOK_AGAIN_SECONDS`, not one per request.
+        """
+        if not self.look_again:
+            return False
+        with self._look_lock:
+            now = time.monotonic()
+            if now - self._looked_at < LOOK_AGAIN_SECONDS:
+                return False
+            self._looked_at = now
+            before = {s.id for s in self.registry.sources()}
+            # Finders cache directory listings; a dist-info written since must be seen.
+            importlib.invalidate_caches()
+            self.registry.load_entry_points()
+            # A plugin that fails to load is tried again on each look: report it once.
+            self.registry.failures[:] = list(dict.fromkeys(self.registry.failures))
+            added = [s for s in self.registry.sources() if s.id not in before]
+        if added:
+            from sourceflow.log import get_logger
+
+            get_logger("sourceflow.platform").info(
+                "plugins installed while serving were loaded", sources=[s.name for s in added]
+            )
+        return bool(added)
+
+    def restart_hint(self) -> str:
+        """What to do about a source that may have been installed after the platform started."""
+        if self.look_again:
+            return (
+                "a plugin installed while the platform runs is looked for at most every "
+                f"{LOOK_AGAIN_SECONDS:.0f} s: install it into the platform's environment "
+                "and try again"
+            )
+        return "a plugin installed after the platform started is seen after a restart"
 
     def connection_specs(self) -> list[ConnectionSpec]:
         """Every source's connection spec, then the data lake's."""
         return [s.connection_spec for s in self.registry.sources()] + [DATA_LAKE]
 
     def connection_spec(self, spec_id: str) -> ConnectionSpec | None:
-        """The connection spec with this id, or None."""
-        return next((c for c in self.connection_specs() if c.id == spec_id), None)
+        """The connection spec with this id, or None (after looking for new plugins)."""
+        found = next((c for c in self.connection_specs() if c.id == spec_id), None)
+        if found is None and self.look_for_new_plugins():
+            return self.connection_spec(spec_id)
+        return found
 
     def flow_specs(self) -> list[FlowSpec]:
         """Every flow spec of every source, merged by id."""
@@ -67,14 +127,20 @@ class Specs:
         return list(merged.values())
 
     def flow_spec(self, spec_id: str) -> FlowSpec | None:
-        """The flow spec with this id, or None."""
-        return next((f for f in self.flow_specs() if f.id == spec_id), None)
+        """The flow spec with this id, or None (after looking for new plugins)."""
+        found = next((f for f in self.flow_specs() if f.id == spec_id), None)
+        if found is None and self.look_for_new_plugins():
+            return self.flow_spec(spec_id)
+        return found
 
     def source(self, spec_id: str) -> Source | None:
-        """The installed source whose connection spec this is, or None."""
+        """The installed source whose connection spec this is, or None (after looking for
+        new plugins)."""
         try:
             return self.registry.source(spec_id)
         except UnknownSource:
+            if self.look_for_new_plugins():
+                return self.source(spec_id)
             return None
 
     def describe_connection_spec(self, spec: ConnectionSpec) -> JSON:
