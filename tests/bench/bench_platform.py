@@ -69,7 +69,7 @@ def free_port() -> int:
 class Server:
     """The bench app in a uvicorn process pinned to the server CPU."""
 
-    def __init__(self, data_dir: Path, durability: str) -> None:
+    def __init__(self, data_dir: Path, durability: str, *, bare: bool = False) -> None:
         self.port = free_port()
         env = {**os.environ, "BENCH_DATA_DIR": str(data_dir), "BENCH_DURABILITY": durability}
         self.proc = subprocess.Popen(
@@ -78,6 +78,7 @@ class Server:
                 sys.executable,
                 str(HERE / "benchapp.py"),
                 str(self.port),
+                *(["bare"] if bare else []),
             ],
             env=env,
         )
@@ -96,6 +97,20 @@ class Server:
         """The inlet's commit counts and the collector's seconds so far (``/bench/stats``)."""
         answer: dict[str, float] = httpx.get(self.url + "/bench/stats").json()
         return answer
+
+    def memory(self) -> dict[str, float]:
+        """The server's resident memory now and at its peak (``VmHWM``), in MB."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        kb = {k: int(v.split()[0]) for k, v in re.findall(r"^(VmRSS|VmHWM):\s+(.*)$", status, re.M)}
+        return {"rss_mb": kb["VmRSS"] / 1024, "peak_mb": kb["VmHWM"] / 1024}
+
+    def reset_peak(self) -> bool:
+        """Start ``VmHWM`` again from the current RSS (Linux 4.0+; False where not allowed)."""
+        try:
+            Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+        except OSError:
+            return False
+        return True
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -317,6 +332,64 @@ class Profiler:
             "threads": share,
             "top_own_time": [[f, round(n / total, 3)] for f, n in own.most_common(top)],
         }
+
+
+SMALL = {"k": "v"}
+BATCH_MEMBERS = 100_000
+
+
+def memory_phase(server: Server, inlet_id: str, headers: dict[str, str], batches: int = 5) -> dict[str, Any]:
+    """Server RSS over ``batches`` batches of 100,000 small messages (1 MB, the inlet's limit),
+    sent one after another: the baseline before, the peak during each and what stays after
+    each once the ingest worker has mapped it. The goal: peak under 64 MB above the baseline,
+    and no growth from batch to batch."""
+    body = json.dumps({"messages": [SMALL] * BATCH_MEMBERS}, separators=(",", ":")).encode()
+    url = f"{server.url}/collection/batch/{inlet_id}"
+    settle(server)
+    baseline = server.memory()["rss_mb"]
+    can_reset = server.reset_peak()
+    rounds: list[dict[str, Any]] = []
+    for _ in range(batches):
+        if can_reset:
+            server.reset_peak()
+        answer = httpx.post(url, content=body, headers=headers, timeout=300)
+        accepted = answer.content.count(b'"xactionId"') if answer.status_code == 207 else 0
+        during = server.memory()["peak_mb"]
+        settle(server)
+        after = server.memory()
+        rounds.append(
+            {
+                "status": answer.status_code,
+                "accepted": accepted,
+                "peak_mb": round(max(during, after["peak_mb"]), 1),
+                "settled_mb": round(after["rss_mb"], 1),
+            }
+        )
+    peak = max(r["peak_mb"] for r in rounds)
+    settled = [r["settled_mb"] for r in rounds]
+    return {
+        "batch_bytes": len(body),
+        "members": BATCH_MEMBERS,
+        "batches": batches,
+        "peak_resettable": can_reset,
+        "baseline_mb": round(baseline, 1),
+        "peak_mb": peak,
+        "peak_above_baseline_mb": round(peak - baseline, 1),
+        "settled_mb": settled[-1],
+        "settled_above_baseline_mb": round(settled[-1] - baseline, 1),
+        # growth over the repeated batches: what stayed after the last against the first
+        "growth_mb": round(settled[-1] - settled[0], 1),
+        "rounds": rounds,
+        "errors": sum(r["accepted"] != BATCH_MEMBERS for r in rounds),
+    }
+
+
+def settle(server: Server, timeout: float = 120.0) -> None:
+    """Wait until the ingest worker has mapped everything, then a moment for RSS to settle."""
+    deadline = time.monotonic() + timeout
+    while os.environ.get("BENCH_INGEST") != "0" and server.commits()["unmapped"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
 
 
 def generator_ceiling(seconds: float, use_wrk: bool) -> dict[str, Any]:
