@@ -480,7 +480,12 @@ def checks(url: str, inlet_path: str, headers: dict[str, str], limit: int) -> di
 
 
 def one_setting(
-    durability: str, seconds: float, use_wrk: bool, work: Path, profile: Path | None = None
+    durability: str,
+    seconds: float,
+    use_wrk: bool,
+    work: Path,
+    profile: Path | None = None,
+    rounds: int = 1,
 ) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"data-{durability}-", dir=work))
     server = Server(data_dir, durability)
@@ -526,6 +531,31 @@ def one_setting(
             res["messages_per_s"] = res["requests_per_s"] * size
             res["drain"] = drain(server)
             batches[str(size)] = res
+        # More rounds of the bare no-op and the inlet back to back: on a busy machine one
+        # pair says little, the range over several says how far to trust it.
+        pairs = [(bare_noop, inlet)]
+        for _ in range(rounds - 1):
+            pairs.append(
+                (
+                    measured_bare(
+                        bare,
+                        lambda: saturate(bare.url, "/bench/noop", body, headers, seconds, use_wrk),
+                    ),
+                    measured(
+                        server,
+                        lambda: saturate(server.url, inlet_path, body, headers, seconds, use_wrk),
+                    ),
+                )
+            )
+        shares = [
+            {
+                "bare_noop_rps": round(b["requests_per_s"]),
+                "inlet_rps": round(i["requests_per_s"]),
+                "share": round(i["requests_per_s"] / b["requests_per_s"], 3),
+                "share_per_cpu": round(per_cpu(i) / per_cpu(b), 3),
+            }
+            for b, i in pairs
+        ]
         profiles = {}
         if profile is not None:  # phases of their own: sampling slows the server down
             profiles["inlet"] = measured(
@@ -557,6 +587,7 @@ def one_setting(
         # The same per second of server CPU: on a busy machine the server does not get its
         # whole core, and this ratio moves less with how much of it each phase got.
         "inlet_share_of_noop_per_cpu": per_cpu(inlet) / per_cpu(bare_noop),
+        "inlet_share_rounds": shares,
         "memory": memory,
         "fixed_2000": fixed,
         "batch": batches,
@@ -584,6 +615,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--durability", default="full,normal")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure the bare no-op and the inlet back to back this many times (ranges)",
+    )
     parser.add_argument("--no-wrk", action="store_true", help="use the asyncio generator only")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
@@ -606,7 +643,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     result["generator_ceiling"] = generator_ceiling(args.seconds, use_wrk)
     result["settings"] = [
-        one_setting(d.strip(), args.seconds, use_wrk, work, profile)
+        one_setting(d.strip(), args.seconds, use_wrk, work, profile, args.rounds)
         for d in args.durability.split(",")
     ]
     result["machine"]["load_1min_at_end"] = loadavg()
@@ -702,6 +739,16 @@ def _report(result: dict[str, Any]) -> None:
             f"[{s['durability']}] inlet checks probed on: {', '.join(on)}"
             + (f"; NOT refused as expected: {', '.join(off)}" if off else "")
         )
+    for s in result["settings"]:
+        rounds = s["inlet_share_rounds"]
+        if len(rounds) > 1:
+            share = [r["share"] for r in rounds]
+            cpu = [r["share_per_cpu"] for r in rounds]
+            print(
+                f"[{s['durability']}] over {len(rounds)} rounds, inlet / bare no-op: "
+                f"{min(share):.0%}-{max(share):.0%} by req/s, "
+                f"{min(cpu):.0%}-{max(cpu):.0%} per server CPU second"
+            )
     for s in result["settings"]:
         c = s["connect"]
         print(
