@@ -8,9 +8,14 @@ inlet is compared with. ``GET /bench/stats`` answers the inlet's commit counts (
 and writes), the seconds the garbage collector has run, and how many stored messages the
 ingest worker has yet to map. Neither exists in the product.
 
+``python benchapp.py PORT bare`` serves instead a bare Starlette app with one ``POST
+/bench/noop`` route (no platform middleware, no platform at all), with the same server
+settings: the honest ceiling, what a plain endpoint of the user's own would do.
+
 Environment: ``BENCH_DATA_DIR`` (the platform's data folder), ``BENCH_DURABILITY``
 (``full``, the default, or ``normal``), ``BENCH_INGEST`` (``process``, the default as in
-``sourceflow platform serve``, or ``thread``).
+``sourceflow platform serve``; ``thread``; or ``off``: no ingest worker, the inlet's own cost
+with nothing mapped).
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from pathlib import Path
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.http.web import Call, answer, route
@@ -79,8 +86,9 @@ def create() -> Starlette:
         data_dir=Path(os.environ["BENCH_DATA_DIR"]),
         durability="full" if durability == "full" else "normal",
         scheduler=False,
-        # As `sourceflow platform serve` runs it, unless BENCH_INGEST=thread.
+        # As `sourceflow platform serve` runs it, unless BENCH_INGEST=thread (or off).
         ingest_process=os.environ.get("BENCH_INGEST", "process") == "process",
+        ingest=os.environ.get("BENCH_INGEST", "process") != "off",
     )
     app = create_app(config)
     app.router.routes[:0] = [
@@ -91,5 +99,19 @@ def create() -> Starlette:
     return app
 
 
+_NOOP_ANSWER = b'{"inletId":"noop","xactionId":"0:0:0","receivedTimeMs":0}'
+
+
+async def _bare_noop(request: Request) -> Response:
+    await request.body()
+    return Response(_NOOP_ANSWER, media_type="application/json")
+
+
+def create_bare() -> Starlette:
+    """A plain Starlette app: ``POST /bench/noop`` reads the body and answers a fixed object."""
+    return Starlette(routes=[Route("/bench/noop", _bare_noop, methods=["POST"])])
+
+
 if __name__ == "__main__":
-    serve(create(), port=int(sys.argv[1]))
+    bare = sys.argv[2:] == ["bare"]
+    serve(create_bare() if bare else create(), port=int(sys.argv[1]))

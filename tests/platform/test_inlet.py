@@ -286,3 +286,60 @@ def test_stored_secrets_are_masked_in_answers(acme):
     assert item["params"] == {"signingSecret": "***"}
     listed = acme["client"].get(f"{FS}/sourceConnections").text
     assert "topsecretvalue" not in listed
+
+
+def test_the_inlet_served_ahead_of_the_middleware_keeps_its_manners(
+    anonymous, chain, shared_platform
+):
+    # The inlet's POSTs skip the middleware stack (web.Front): what the middleware gave them
+    # is still there: the caller's request id echoed or a new one, "/x/" taken as "/x", and
+    # the metrics counting each answer.
+    metrics = shared_platform[0].state.metrics
+    before = metrics.acknowledged._value.get()
+    refused = metrics.refused.labels("404", "unknown_inlet")._value.get()
+    given = anonymous.post(chain["inlet_url"], json={"a": 1}, headers={"x-request-id": "mine"})
+    assert given.status_code == 200 and given.headers["x-request-id"] == "mine"
+    fresh = anonymous.post(chain["inlet_url"] + "/", json={"a": 2})
+    assert fresh.status_code == 200 and len(fresh.headers["x-request-id"]) == 36
+    unknown = anonymous.post("/collection/" + "0" * 64, json={"a": 3})
+    assert unknown.status_code == 404 and unknown.headers["x-request-id"]
+    assert metrics.acknowledged._value.get() == before + 2
+    assert metrics.refused.labels("404", "unknown_inlet")._value.get() == refused + 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/collection/{inlet}", 405),  # left to the router: it knows the route's methods
+        ("POST", "/collection/{inlet}/extra", 404),  # two segments: no inlet route
+        ("POST", "/collection/batch", 404),  # "batch" as an inlet id, as the router read it
+        ("POST", "/collection/", 404),
+    ],
+)
+def test_paths_near_the_inlet_answer_as_the_router_would(anonymous, chain, method, path, status):
+    answer = anonymous.request(method, path.format(inlet=chain["inlet_id"]), content=b'{"a":1}')
+    assert answer.status_code == status
+    assert answer.json()["status"] == status and answer.headers["x-request-id"]
+
+
+def test_a_large_batch_of_small_messages_is_stored_exactly(anonymous, chain, shared_platform):
+    # The batch path encodes members one by one and writes in chunks: every member lands
+    # with its own receipt, in order, with its own bytes.
+    batch_url = chain["inlet_url"].replace("/collection/", "/collection/batch/")
+    messages = [{"i": i} if i % 997 else [i] for i in range(5000)]
+    answer = anonymous.post(batch_url, json={"messages": messages})
+    assert answer.status_code == 207
+    responses = answer.json()["responses"]
+    assert len(responses) == 5000
+    refused = [i for i, r in enumerate(responses) if "statusCode" in r]
+    assert refused == [i for i in range(5000) if not i % 997]
+    assert responses[0]["message"].startswith("messages[0]: must be a JSON object")
+    accepted = {r["xactionId"]: i for i, r in enumerate(responses) if "xactionId" in r}
+    with sqlite3.connect(shared_platform[0].state.platform.store.path) as db:
+        rows = db.execute(
+            "SELECT xaction_id, body FROM messages WHERE inlet_id = ?", (chain["inlet_id"],)
+        ).fetchall()
+    stored = {x: b for x, b in rows if x in accepted}
+    assert {x: json.loads(b) for x, b in stored.items()} == {
+        x: {"i": i} for x, i in accepted.items()
+    }

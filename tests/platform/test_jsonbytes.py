@@ -164,3 +164,22 @@ def test_arbitrary_bytes_parse_or_are_refused_with_a_reason(data: bytes) -> None
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError and NotExact included
         reason = str(exc)
     assert reason is None or reason.strip()
+
+
+@given(json_values)
+def test_kept_bytes_are_the_encoding_itself(value: Any) -> None:
+    # dumps_kept copies short texts out of orjson's buffer: the same bytes, of their own size.
+    kept = jsonbytes.dumps_kept(value)
+    assert type(kept) is bytes and kept == jsonbytes.dumps(value)
+
+
+def test_kept_bytes_hold_no_spare_buffer() -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        kept = [jsonbytes.dumps_kept({"k": i}) for i in range(1000)]
+        per_text = tracemalloc.get_traced_memory()[0] / len(kept)
+    finally:
+        tracemalloc.stop()
+    assert per_text < 200  # orjson's own result holds about 4 KB each

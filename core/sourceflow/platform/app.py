@@ -10,6 +10,8 @@
         ...
     app.state.platform.wait_idle(5)   # the ingest worker has caught up
 
+The inlet's POSTs are served as plain ASGI ahead of the middleware and the router
+(:class:`~.web.Front`): the hot path pays for none of the layers other routes need.
 ``app.state.platform`` is the :class:`~sourceflow.platform.core.Platform`: the store, the token
 issuer and the ingest worker, for tests and the CLI. The app also serves ``/metrics``
 (:mod:`~.http.metrics`) and the web console at ``/console`` (:mod:`~.console`).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -26,6 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from sourceflow import plugins
 from sourceflow.config import IMS_TOKEN_PATH
@@ -34,7 +38,7 @@ from sourceflow.platform.core import Platform, PlatformConfig
 from sourceflow.platform.dataprep import DataPrep
 from sourceflow.platform.flowservice.routes import FlowService
 from sourceflow.platform.http.metrics import Metrics, Observe
-from sourceflow.platform.http.web import Call, RequestIds, answer, http_error, route
+from sourceflow.platform.http.web import Call, Front, RequestIds, answer, http_error, route
 from sourceflow.platform.ingest.traffic import Traffic
 from sourceflow.platform.ingress.inlet import Inlet
 from sourceflow.platform.runs.routes import Runs
@@ -65,9 +69,10 @@ def create_app(
 
     metrics = Metrics(platform)
     console = Console(platform)
+    inlet = Inlet(platform)
     routes: list[BaseRoute] = [
-        # First: Starlette tries routes in order, and the inlet is the hot path.
-        *Inlet(platform).routes(),
+        # The front serves the inlet's POSTs; the router answers its other methods (405).
+        *inlet.routes(),
         route(IMS_TOKEN_PATH, ims_token, ["POST"], guard=None, service="IMS", limit=IMS_BODY_LIMIT),
         *FlowService(platform).routes(),
         *DataPrep(platform).routes(),
@@ -86,7 +91,9 @@ def create_app(
         finally:
             await anyio.to_thread.run_sync(platform.stop)
 
-    app = Starlette(
+    observe = Observe(None, metrics=metrics, access_log=platform.config.access_log)
+    app = PlatformApp(
+        front=Front(inlet.front_routes(), observe.finished),
         routes=routes,
         middleware=[
             Middleware(RequestIds),
@@ -99,3 +106,18 @@ def create_app(
     app.state.metrics = metrics
     console.attach(app)
     return app
+
+
+class PlatformApp(Starlette):
+    """Starlette, with the inlet served ahead of its middleware and router (:class:`Front`).
+
+    :param front: the plain ASGI routes tried first.
+    """
+
+    def __init__(self, *, front: Front, **options: Any) -> None:
+        super().__init__(**options)
+        self.front = front
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not await self.front(scope, receive, send):
+            await super().__call__(scope, receive, send)

@@ -219,3 +219,11 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError: a big integer, a lone surrogate, deep nesting
         return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def dumps_kept(value: Any) -> bytes:
+    """:func:`dumps` for bytes that are kept (a batch's members until their commit): orjson
+    hands back its whole 4 KB write buffer even for a 10-byte text, so a short text is copied
+    into bytes of its own size (100,000 members: 5 MB instead of 400 MB)."""
+    data = dumps(value)
+    return bytes(memoryview(data)) if len(data) < 2048 else data

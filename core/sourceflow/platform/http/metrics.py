@@ -184,15 +184,20 @@ def _le(bound: float) -> str:
 
 
 class Observe:
-    """ASGI middleware: counts the inlet's answers and, when asked, writes the access log."""
+    """ASGI middleware: counts the inlet's answers and, when asked, writes the access log.
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool = False) -> None:
+    Built without an app, it only records the answers given ahead of the middleware
+    (:meth:`finished`).
+    """
+
+    def __init__(self, app: ASGIApp | None, metrics: Metrics, access_log: bool = False) -> None:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
         self.log = get_logger("sourceflow.platform.access") if access_log else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None, "an Observe without an app only records answers"
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -223,6 +228,14 @@ class Observe:
                 self._count(status, seen["body"])
             if self.log is not None:
                 self._log(scope, path, status, seen["bytes"], time.perf_counter() - started)
+
+    def finished(self, scope: Scope, status: int, body: bytes, took: float) -> None:
+        """Count and log one inlet answer given ahead of this middleware
+        (:class:`~.web.Front`), as :meth:`__call__` would have."""
+        path: str = scope["path"]
+        self._count(status, body if status == 207 else b"")
+        if self.log is not None:
+            self._log(scope, path, status, len(body), took)
 
     def _count(self, status: int, receipt: bytes) -> None:
         m = self.metrics

@@ -11,10 +11,12 @@ without buffering more than the limit.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import json
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -265,6 +267,17 @@ def request_id_of(scope: Scope) -> str:
     return str(state.get("request_id") or "unknown")
 
 
+def assign_request_id(scope: Scope) -> str:
+    """The request's id (the caller's ``x-request-id`` when printable and at most 128
+    characters, else a new one), kept in the scope's state for :func:`request_id_of`."""
+    given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+    rid = given.decode("latin-1") if given and len(given) <= 128 else ""
+    if not rid.isprintable() or not rid:
+        rid = new_request_id()
+    scope.setdefault("state", {})["request_id"] = rid
+    return rid
+
+
 class RequestIds:
     """ASGI middleware: every answer carries ``x-request-id`` (the caller's, when given).
 
@@ -279,11 +292,7 @@ class RequestIds:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
-        rid = given.decode("latin-1") if given and len(given) <= 128 else ""
-        if not rid.isprintable() or not rid:
-            rid = new_request_id()
-        scope.setdefault("state", {})["request_id"] = rid
+        rid = assign_request_id(scope)
         path: str = scope["path"]
         if len(path) > 1 and path.endswith("/"):
             scope = {**scope, "path": path.rstrip("/") or "/"}
@@ -305,3 +314,77 @@ async def http_error(request: Request, exc: Exception) -> Response:
         405: f"{request.method} is not allowed on {request.url.path}",
     }.get(status, "the request failed")
     return problem(status, detail).response()
+
+
+Finished = Callable[[Scope, int, bytes, float], None]
+"""Told of every answer :class:`Front` gave: ``(scope, status, body, seconds taken)``."""
+
+
+class Front:
+    """Coroutine routes served as plain ASGI ahead of the app's middleware and router.
+
+    The inlet's routes take every POST through here: each middleware layer and the router's
+    matching cost the hot path more than its own checks did. What the middleware gives other
+    routes is done inline: the request id (:func:`assign_request_id`, echoed in
+    ``x-request-id``), ``/path/`` treated as ``/path``, and ``finished`` (the metrics and the
+    access log). A path or method it does not serve is left to the app (False), so a GET on
+    an inlet still answers 405 from the router.
+
+    :param routes: ``(prefix, parameter, endpoint)``: a path of ``prefix`` and one non-empty
+        segment is the endpoint's, with that segment as its path parameter; tried in order,
+        like the router's ``{parameter}`` routes they mirror.
+    :param finished: called after each answer.
+    """
+
+    def __init__(self, routes: list[tuple[str, str, Endpoint]], finished: Finished) -> None:
+        if any(endpoint.guard is not None for _, _, endpoint in routes):
+            raise ValueError("the front serves only routes without a gateway check")
+        self.routes = routes
+        self.finished = finished
+        self.prefixes = tuple({prefix for prefix, _, _ in routes})
+        self.log = get_logger("sourceflow.platform")
+
+    def match(self, scope: Scope) -> tuple[str, str, Endpoint] | None:
+        """The endpoint for this request, its parameter's name and value; or None."""
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return None
+        path: str = scope["path"]
+        if not path.startswith(self.prefixes):
+            return None
+        path = path.rstrip("/")
+        for prefix, name, endpoint in self.routes:
+            if path.startswith(prefix):
+                rest = path[len(prefix) :]
+                if rest and "/" not in rest:
+                    return name, rest, endpoint
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Serve the request when it is one of the front's routes; False leaves it to the app."""
+        found = self.match(scope)
+        if found is None:
+            return False
+        started = time.perf_counter()
+        name, value, endpoint = found
+        rid = assign_request_id(scope)
+        scope["path_params"] = {name: value}
+        header = (b"x-request-id", rid.encode("latin-1"))
+        status, body, sending = 500, b"", False
+        try:
+            response = await endpoint.respond(Request(scope, receive))
+            response.raw_headers.append(header)
+            status, body, sending = response.status_code, bytes(response.body), True
+            await response(scope, receive, send)
+        except Exception as exc:
+            # What the app's outermost middleware does for other routes: log, and answer 500
+            # unless an answer was on its way (a client gone mid-body has nobody to answer).
+            status = 500
+            self.log.error("request failed", request_id=rid, error=f"{type(exc).__name__}: {exc}")
+            if not sending:
+                with contextlib.suppress(Exception):
+                    failed = problem(500, f"the request failed; quote request id {rid}").response()
+                    failed.raw_headers.append(header)
+                    await failed(scope, receive, send)
+        finally:
+            self.finished(scope, status, body, time.perf_counter() - started)
+        return True

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sourceflow.platform.ingress.directory import Directory
 from sourceflow.platform.ingest.worker import IngestWorker, run_steps
+from sourceflow.platform.ingress.directory import Directory
 from sourceflow.platform.store.sqlite import Store
 
 if TYPE_CHECKING:
