@@ -21,14 +21,13 @@ import os
 import sys
 import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 from attrs import define, field
 
-from sourceflow import hookspecs, redact
+from sourceflow import entrypoints, hookspecs, redact
 from sourceflow.errors import PluginError, UnknownSource
 from sourceflow.hooktypes import Source
 
@@ -114,10 +113,8 @@ class Registry:
             for name in denied[0]:
                 self._deny[name] = f"listed in {denied[1]}"
         installed: set[str] = set()
-        for ep in metadata.entry_points(group=GROUP):
-            # Read once: each of ``dist.name`` and ``dist.version`` parses the METADATA file.
-            meta = ep.dist.metadata if ep.dist else None
-            dist = meta["Name"] if meta is not None else ep.module
+        for ep in entrypoints.entry_points(GROUP):
+            dist = ep.dist_name or ep.module
             if _norm(dist) in installed:
                 continue
             installed.add(_norm(dist))
@@ -132,7 +129,7 @@ class Registry:
             except Exception as exc:
                 self.failures.append(LoadFailure(distribution=dist, error=_describe(exc)))
                 continue
-            self.register(plugin, dist, version=meta["Version"] if meta is not None else None)
+            self.register(plugin, dist, version=ep.dist_version)
         for selection in (allowed, denied):
             if selection is None:
                 continue

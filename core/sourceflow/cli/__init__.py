@@ -53,9 +53,9 @@ class LazyGroup(click.Group):
     def plugin_commands(self) -> dict[str, str]:
         """Commands plugins add: name to ``module:attr``."""
         if self._plugin_commands is None:
-            from importlib import metadata
+            from sourceflow import entrypoints
 
-            found = metadata.entry_points(group=PLUGIN_COMMANDS)
+            found = entrypoints.entry_points(PLUGIN_COMMANDS)
             self._plugin_commands = {ep.name: ep.value for ep in found if ep.name not in self.lazy}
         return self._plugin_commands
 
