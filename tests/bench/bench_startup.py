@@ -3,7 +3,8 @@
 With hyperfine when it is installed (``apt-get install hyperfine``), else by repeated
 subprocess timing; the median of at least 15 runs each, after 3 warm-up runs. Also lists the
 ten slowest imports of ``sourceflow plugins`` (``python -X importtime``), cumulative. The goal
-is on the ratio of wall-time medians; the ratio of mean CPU times (user + system) is shown beside it, as a busy machine disturbs it less.
+is on the ratio of wall-time medians; the ratio of mean CPU times (user + system) is shown
+beside it, as a busy machine disturbs it less.
 
 Our packages' bytecode is compiled first, as pip does when it installs a package (pluggy's
 came compiled): an editable checkout run with ``PYTHONDONTWRITEBYTECODE=1`` would otherwise
