@@ -24,6 +24,7 @@ from sourceflow.client import FlowServiceClient
 from sourceflow.engine import lock
 from sourceflow.engine.reconcile import STEPS, Engine
 from sourceflow.errors import InvalidBody, SourceflowError
+from sourceflow.hooktypes import AuthSpec
 from sourceflow.plugins import Registry
 from sourceflow.state import Record, StateFile
 
@@ -174,9 +175,7 @@ def endpoint_url(record: Record) -> str:
 _NAMED_BY_RUN = ("name", "sourceId")
 
 
-def with_defaults(
-    spec: model.AuthSpec, credentials: Mapping[str, Any], run_name: str
-) -> dict[str, Any]:
+def with_defaults(spec: AuthSpec, credentials: Mapping[str, Any], run_name: str) -> dict[str, Any]:
     """``credentials`` completed from the auth spec: its JSON-schema ``default`` values, and
     the run's name for ``name``/``sourceId`` properties, where the caller gave none."""
     filled = dict(credentials)
@@ -190,7 +189,7 @@ def with_defaults(
     return filled
 
 
-def check_credentials(spec: model.AuthSpec, credentials: Mapping[str, Any]) -> None:
+def check_credentials(spec: AuthSpec, credentials: Mapping[str, Any]) -> None:
     """Check auth params against the auth spec's JSON schema; name every bad field.
 
     Secret values are never echoed: messages name the field and the rule only.

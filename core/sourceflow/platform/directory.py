@@ -15,8 +15,7 @@ from typing import Any
 
 from attrs import frozen
 
-from sourceflow.hooktypes import Source
-from sourceflow.model import JSON
+from sourceflow.hooktypes import JSON, Source
 from sourceflow.platform.ingress import InletInfo
 from sourceflow.platform.specs import Specs
 from sourceflow.platform.store import Scope, Store
