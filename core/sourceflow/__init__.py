@@ -18,6 +18,7 @@ of the public API is imported on first use.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -131,8 +132,6 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    import importlib
-
     if name not in _LAZY:
         raise AttributeError(f"module 'sourceflow' has no attribute {name!r}")
     module = importlib.import_module(_LAZY[name])

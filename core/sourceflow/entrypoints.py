@@ -152,7 +152,7 @@ def _name_and_version(folder: str) -> tuple[str | None, str | None]:
 
 
 def _from_importlib(group: str) -> list[EntryPoint]:
-    from importlib import metadata
+    from importlib import metadata  # the cost this module avoids where it can (above)
 
     found: list[EntryPoint] = []
     for ep in metadata.entry_points(group=group):

@@ -30,6 +30,7 @@ from attrs import define, field
 from sourceflow import entrypoints, hookspecs, redact
 from sourceflow.errors import PluginError, UnknownSource
 from sourceflow.hooktypes import Source
+from sourceflow.log import get_logger
 
 if TYPE_CHECKING:
     from sourceflow.hooktypes import Step
@@ -135,8 +136,6 @@ class Registry:
                 continue
             for name in sorted(selection[0] - installed):
                 self.not_installed.append(NotInstalled(distribution=name, listed_in=selection[1]))
-                from sourceflow.log import get_logger
-
                 get_logger().warning(
                     "a listed plugin is not installed", plugin=name, listed_in=selection[1]
                 )
@@ -368,8 +367,6 @@ def _isolate(impl: pluggy.HookImpl, hook: str) -> None:
 
 
 def _observer_failed(plugin: str, hook: str, exc: BaseException) -> None:
-    from sourceflow.log import get_logger
-
     get_logger().warning("observer failed", plugin=plugin, hook=hook, error=str(exc))
 
 
@@ -410,8 +407,6 @@ def trace_hooks(pm: pluggy.PluginManager, write: Callable[[str], object]) -> Cal
 
 
 def _shown(value: Any, limit: int = 400) -> str:
-    from sourceflow.redact import redact
-
     def plain(v: Any) -> Any:
         if attrs.has(type(v)):
             return plain(attrs.asdict(v, recurse=False))
@@ -423,7 +418,7 @@ def _shown(value: Any, limit: int = 400) -> str:
             return f"<{len(v)} bytes>"
         return v
 
-    text = repr(redact(plain(value)))
+    text = repr(redact.redact(plain(value)))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -12,6 +12,10 @@ from typing import Any
 
 import click
 
+from sourceflow import entrypoints, log
+from sourceflow.errors import PluginError, SourceflowError
+from sourceflow.redact import scrub
+
 COMMANDS = {
     "plugins": "sourceflow.cli.plugins_cmd:plugins",
     "platform": "sourceflow.cli.platform_cmd:platform",
@@ -53,8 +57,6 @@ class LazyGroup(click.Group):
     def plugin_commands(self) -> dict[str, str]:
         """Commands plugins add: name to ``module:attr``."""
         if self._plugin_commands is None:
-            from sourceflow import entrypoints
-
             found = entrypoints.entry_points(PLUGIN_COMMANDS)
             self._plugin_commands = {ep.name: ep.value for ep in found if ep.name not in self.lazy}
         return self._plugin_commands
@@ -65,8 +67,6 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list of ``--help``; a plugin command that fails to load is shown as such
         instead of breaking the help of every other command."""
-        from sourceflow.errors import PluginError
-
         rows: list[tuple[str, click.Command | None]] = []
         for name in self.list_commands(ctx):
             try:
@@ -91,8 +91,6 @@ class LazyGroup(click.Group):
         try:
             command: click.Command = getattr(importlib.import_module(module), attr)
         except Exception as exc:
-            from sourceflow.errors import PluginError
-
             raise PluginError(
                 f"command {cmd_name!r} ({target}) failed to load: {type(exc).__name__}: {exc}",
                 hint="reinstall the plugin that provides it, or uninstall it",
@@ -141,15 +139,11 @@ def cli(ctx: click.Context, platform_url: str | None, debug: bool, log_format: s
     ctx.ensure_object(dict)
     ctx.obj["platform_url"] = platform_url
     ctx.obj["debug"] = debug
-    from sourceflow import log
-
     log.set_defaults(level="DEBUG" if debug else "WARNING", json=log_format == "json")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; sourceflow's own errors become one line on stderr, not a traceback."""
-    from sourceflow.errors import SourceflowError
-
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         cli.main(args=argv, prog_name="sourceflow", standalone_mode=False)
@@ -164,8 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     except SourceflowError as exc:
         if debug:
             raise
-        from sourceflow.redact import scrub
-
         click.echo(f"error: {scrub(str(exc))}", err=True)
         return 1
     except KeyboardInterrupt:

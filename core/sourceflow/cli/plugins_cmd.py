@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from sourceflow import plugins as plugin_manager
@@ -20,8 +22,6 @@ def plugins(as_json: bool) -> None:
     registry = plugin_manager.load()
     infos = registry.plugins()
     if as_json:
-        import json
-
         click.echo(
             json.dumps(
                 {

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from sourceflow.errors import ConfigError
+
 # What the docs name, and the bundled file each is copied from (core/sourceflow/demo_data).
 SAMPLES = {
     "records.jsonl": ("people.jsonl", "made-up people, one JSON record a line"),
@@ -31,8 +33,6 @@ def samples(dest: Path, force: bool) -> None:
     that are not a number, so the mapping fails for that record and it is kept as a failure.
     """
     from importlib import resources
-
-    from sourceflow.errors import ConfigError
 
     dest.mkdir(parents=True, exist_ok=True)
     existing = [name for name in SAMPLES if (dest / name).exists()]

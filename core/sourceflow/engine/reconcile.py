@@ -876,7 +876,7 @@ class Engine:
             ) from None
 
     def _authenticate(self, source: Source, request: ConnectRequest) -> model.Auth | None:
-        from sourceflow.lifecycle import check_credentials, with_defaults
+        from sourceflow.lifecycle import check_credentials, with_defaults  # it imports us
 
         if not source.needs_base_connection:
             return None
@@ -930,7 +930,7 @@ class Engine:
         return mapping
 
     def _connected(self, w: _Walk) -> Connected:
-        from sourceflow.lifecycle import Connected
+        from sourceflow.lifecycle import Connected  # it imports this module
 
         record = w.record
         endpoint = record.endpoint

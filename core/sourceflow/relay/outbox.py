@@ -389,9 +389,9 @@ class OutboxSink:
 def open_outbox(url: str) -> Outbox:
     """The store a URL names: ``sqlite:PATH`` or ``postgresql://…``."""
     if url.startswith("sqlite:"):
-        from sourceflow.relay.sqlite import SqliteOutbox
+        from sourceflow.relay.sqlite import SqliteOutbox  # it imports this module
 
         return SqliteOutbox(url.removeprefix("sqlite:").removeprefix("//"))
-    from sourceflow.relay.postgres import PostgresOutbox
+    from sourceflow.relay.postgres import PostgresOutbox  # likewise; and psycopg is optional
 
     return PostgresOutbox(url)

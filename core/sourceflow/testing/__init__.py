@@ -30,6 +30,7 @@ See ``docs/authoring.md``.
 
 from __future__ import annotations
 
+import importlib
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -92,8 +93,6 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    import importlib
-
     if name not in _LAZY:
         raise AttributeError(f"module 'sourceflow.testing' has no attribute {name!r}")
     return getattr(importlib.import_module(_LAZY[name]), name)

@@ -27,7 +27,7 @@ import httpx
 import pytest
 from attrs import define
 
-from sourceflow import entrypoints, model, redact, wire
+from sourceflow import entrypoints, log, model, redact, wire
 from sourceflow.errors import PluginError
 from sourceflow.hooktypes import (
     Delivery,
@@ -505,8 +505,6 @@ class PluginConformance:
         connect, a delivery or a run, and teardown; none appears in the logs (at DEBUG),
         stdout, stderr, the platform's answers, the state file or what the endpoint hook
         reported."""
-        from sourceflow import log
-
         source = subject.source
         credentials = dict(plugin_credentials)
         secret_keys = source.secret_params | {k for k in credentials if redact.is_secret_key(k)}
