@@ -1,7 +1,12 @@
 """The ``sourceflow`` command.
 
 Subcommands are imported only when they run (click's lazy-group pattern), so ``sourceflow
-plugins`` does not pay for the HTTP client or the local platform.
+plugins`` does not pay for the HTTP client or the local platform. Inside a command module, what
+the command needs only when it runs (the client, the lifecycle, the platform, the relay, the
+models) is imported inside the command: ``sourceflow --help`` imports every command module to
+list them, and with those imports at the top of their modules it took 1,473 M instructions
+instead of 412 M, and ``sourceflow connect --help`` 1,115 M instead of 251 M (callgrind, one
+run each; ``python -c "import pluggy"`` takes 152 M here).
 """
 
 from __future__ import annotations

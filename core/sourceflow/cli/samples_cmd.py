@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -32,8 +33,6 @@ def samples(dest: Path, force: bool) -> None:
     They are the made-up records `sourceflow demo` streams; one of the people has loyalty points
     that are not a number, so the mapping fails for that record and it is kept as a failure.
     """
-    from importlib import resources
-
     dest.mkdir(parents=True, exist_ok=True)
     existing = [name for name in SAMPLES if (dest / name).exists()]
     if existing and not force:
