@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from sourceflow import plugins as plugin_manager
@@ -22,6 +20,8 @@ def plugins(as_json: bool) -> None:
     registry = plugin_manager.load()
     infos = registry.plugins()
     if as_json:
+        import json  # 5 M instructions, 1.4% of the table's whole run: only --json pays it
+
         click.echo(
             json.dumps(
                 {
