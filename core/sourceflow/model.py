@@ -13,19 +13,7 @@ from typing import Any, Literal
 
 from attrs import define, field
 
-# The connection and flow specs a Source carries live in sourceflow.hooktypes, next to Source:
-# loading a plugin then builds those few classes only, not every class of this module. They are
-# this module's all the same (the same objects), and sourceflow.wire converts them as models.
-from sourceflow.hooktypes import DATA_LAKE_SPEC_ID as DATA_LAKE_SPEC_ID
-from sourceflow.hooktypes import GENERIC_STREAMING_FLOW_SPEC_ID as GENERIC_STREAMING_FLOW_SPEC_ID
-from sourceflow.hooktypes import JSON as JSON
-from sourceflow.hooktypes import PROVIDER_STREAMING as PROVIDER_STREAMING
-from sourceflow.hooktypes import AuthSpec as AuthSpec
-from sourceflow.hooktypes import ConnectionSpec as ConnectionSpec
-from sourceflow.hooktypes import ExploreSpec as ExploreSpec
-from sourceflow.hooktypes import FlowSpec as FlowSpec
-from sourceflow.hooktypes import SourceSpec as SourceSpec
-from sourceflow.hooktypes import generic_streaming_flow_spec as generic_streaming_flow_spec
+from sourceflow.hooktypes import JSON
 
 
 class RuleViolation(ValueError):

@@ -21,16 +21,16 @@ import os
 import sys
 import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 from attrs import define, field
 
-from sourceflow import hookspecs, redact
+from sourceflow import entrypoints, hookspecs, redact
 from sourceflow.errors import PluginError, UnknownSource
 from sourceflow.hooktypes import Source
+from sourceflow.log import get_logger
 
 if TYPE_CHECKING:
     from sourceflow.hooktypes import Step
@@ -114,10 +114,8 @@ class Registry:
             for name in denied[0]:
                 self._deny[name] = f"listed in {denied[1]}"
         installed: set[str] = set()
-        for ep in metadata.entry_points(group=GROUP):
-            # Read once: each of ``dist.name`` and ``dist.version`` parses the METADATA file.
-            meta = ep.dist.metadata if ep.dist else None
-            dist = meta["Name"] if meta is not None else ep.module
+        for ep in entrypoints.entry_points(GROUP):
+            dist = ep.dist_name or ep.module
             if _norm(dist) in installed:
                 continue
             installed.add(_norm(dist))
@@ -132,14 +130,12 @@ class Registry:
             except Exception as exc:
                 self.failures.append(LoadFailure(distribution=dist, error=_describe(exc)))
                 continue
-            self.register(plugin, dist, version=meta["Version"] if meta is not None else None)
+            self.register(plugin, dist, version=ep.dist_version)
         for selection in (allowed, denied):
             if selection is None:
                 continue
             for name in sorted(selection[0] - installed):
                 self.not_installed.append(NotInstalled(distribution=name, listed_in=selection[1]))
-                from sourceflow.log import get_logger
-
                 get_logger().warning(
                     "a listed plugin is not installed", plugin=name, listed_in=selection[1]
                 )
@@ -375,8 +371,6 @@ def _isolate(impl: pluggy.HookImpl, hook: str) -> None:
 
 
 def _observer_failed(plugin: str, hook: str, exc: BaseException) -> None:
-    from sourceflow.log import get_logger
-
     get_logger().warning("observer failed", plugin=plugin, hook=hook, error=str(exc))
 
 
@@ -417,8 +411,6 @@ def trace_hooks(pm: pluggy.PluginManager, write: Callable[[str], object]) -> Cal
 
 
 def _shown(value: Any, limit: int = 400) -> str:
-    from sourceflow.redact import redact
-
     def plain(v: Any) -> Any:
         if attrs.has(type(v)):
             return plain(attrs.asdict(v, recurse=False))
@@ -430,7 +422,7 @@ def _shown(value: Any, limit: int = 400) -> str:
             return f"<{len(v)} bytes>"
         return v
 
-    text = repr(redact(plain(value)))
+    text = repr(redact.redact(plain(value)))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

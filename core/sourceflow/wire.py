@@ -16,7 +16,7 @@ from cattrs import ClassValidationError, Converter
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.v import transform_error
 
-from sourceflow import model
+from sourceflow import hooktypes, model
 from sourceflow.errors import InvalidBody
 
 T = TypeVar("T")
@@ -44,9 +44,16 @@ def _key(cls: type, name: str) -> str:
 _OMIT_WHEN_DEFAULT = {(model.MappingRule, "source_type")}
 
 
-# Models that sourceflow.model re-exports from sourceflow.hooktypes (see there, why).
-_MODELS_ELSEWHERE = frozenset(
-    {model.AuthSpec, model.SourceSpec, model.ExploreSpec, model.ConnectionSpec, model.FlowSpec}
+# The Flow Service resources a Source carries, which live beside Source in sourceflow.hooktypes
+# (loading a plugin builds them without every model of sourceflow.model): models all the same.
+_HOOKTYPE_MODELS = frozenset(
+    {
+        hooktypes.AuthSpec,
+        hooktypes.SourceSpec,
+        hooktypes.ExploreSpec,
+        hooktypes.ConnectionSpec,
+        hooktypes.FlowSpec,
+    }
 )
 
 
@@ -62,11 +69,11 @@ def _make_converter() -> Converter:
 
     # JSON-valued fields (params, schemas, options) are kept as the caller wrote them.
     conv.register_structure_hook(Any, passthrough)
-    conv.register_structure_hook_func(lambda t: t == model.JSON, lambda v, t: _expect_object(v))
+    conv.register_structure_hook_func(lambda t: t == hooktypes.JSON, lambda v, t: _expect_object(v))
 
     def is_model(cls: Any) -> bool:
         return attrs.has(cls) and (
-            getattr(cls, "__module__", "") == model.__name__ or cls in _MODELS_ELSEWHERE
+            getattr(cls, "__module__", "") == model.__name__ or cls in _HOOKTYPE_MODELS
         )
 
     def unstructure_factory(cls: type) -> Any:

@@ -16,8 +16,8 @@ import pytest
 from shared_reference import reference
 
 from sourceflow.client import FlowServiceClient
+from sourceflow.hooktypes import PROVIDER_STREAMING
 from sourceflow.model import (
-    PROVIDER_STREAMING,
     Auth,
     Connection,
     DataFormat,

@@ -9,11 +9,10 @@ import pytest
 from sourceflow import wire
 from sourceflow.client import FlowServiceClient
 from sourceflow.errors import Conflict, NotFound
-from sourceflow.hooktypes import ExploreRequest
+from sourceflow.hooktypes import ConnectionSpec, ExploreRequest
 from sourceflow.model import (
     Auth,
     Connection,
-    ConnectionSpec,
     DataFormat,
     Dataset,
     Flow,

@@ -37,13 +37,15 @@ from sourceflow.config import (
     DEV_ORG_ID,
     FLOWSERVICE_PATH,
 )
-from sourceflow.hooktypes import ExploreResult, ReadResult, Source
-from sourceflow.model import (
+from sourceflow.hooktypes import (
     DATA_LAKE_SPEC_ID,
     PROVIDER_STREAMING,
     AuthSpec,
     ConnectionSpec,
+    ExploreResult,
     FlowSpec,
+    ReadResult,
+    Source,
 )
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background

@@ -59,7 +59,7 @@ from sourceflow.config import (  # noqa: E402
     DEV_ORG_ID,
     FLOWSERVICE_PATH,
 )
-from sourceflow.model import DATA_LAKE_SPEC_ID  # noqa: E402
+from sourceflow.hooktypes import DATA_LAKE_SPEC_ID  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("SOURCEFLOW_CONTRACT_EXAMPLES", "50"))

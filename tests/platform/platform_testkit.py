@@ -12,15 +12,19 @@ import httpx
 
 import sourceflow
 from sourceflow.errors import SourceflowError
-from sourceflow.hooktypes import Delivery, ExploreRequest, ExploreResult, Source, Verdict
-from sourceflow.model import (
+from sourceflow.hooktypes import (
     DATA_LAKE_SPEC_ID,
     PROVIDER_STREAMING,
     AuthSpec,
-    Connection,
     ConnectionSpec,
+    Delivery,
+    ExploreRequest,
+    ExploreResult,
     FlowSpec,
+    Source,
+    Verdict,
 )
+from sourceflow.model import Connection
 
 # An SSL context built once: httpx builds one per client otherwise (~80 ms each).
 SSL = ssl.create_default_context()

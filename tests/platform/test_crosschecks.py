@@ -16,7 +16,7 @@ from platform_testkit import (
     seed_target_connection,
 )
 
-from sourceflow.model import DATA_LAKE_SPEC_ID
+from sourceflow.hooktypes import DATA_LAKE_SPEC_ID
 
 
 def _with(body: dict, path: str, value) -> dict:

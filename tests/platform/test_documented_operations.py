@@ -15,13 +15,14 @@ from platform_testkit import FS
 
 import sourceflow
 from sourceflow.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_ORG_ID
-from sourceflow.hooktypes import ReadResult, Source
-from sourceflow.model import (
+from sourceflow.hooktypes import (
     DATA_LAKE_SPEC_ID,
     PROVIDER_STREAMING,
     AuthSpec,
     ConnectionSpec,
     FlowSpec,
+    ReadResult,
+    Source,
 )
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background

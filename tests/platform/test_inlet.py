@@ -18,7 +18,7 @@ from platform_testkit import (
     sign,
 )
 
-from sourceflow.model import PROVIDER_STREAMING
+from sourceflow.hooktypes import PROVIDER_STREAMING
 
 
 @pytest.fixture

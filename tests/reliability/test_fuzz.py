@@ -30,6 +30,7 @@ from starlette.routing import Route  # noqa: E402
 
 from sourceflow import config, model, plugins  # noqa: E402
 from sourceflow.client import FlowServiceClient  # noqa: E402
+from sourceflow.hooktypes import DATA_LAKE_SPEC_ID  # noqa: E402
 from sourceflow.lifecycle import ConnectRequest, Lifecycle  # noqa: E402
 from sourceflow.platform.app import PlatformConfig, create_app  # noqa: E402
 from sourceflow.platform.server import background  # noqa: E402
@@ -108,7 +109,7 @@ class World:
             },
             f"{FS}/targetConnections": {
                 "name": "fuzz",
-                "connectionSpec": {"id": model.DATA_LAKE_SPEC_ID, "version": "1.0"},
+                "connectionSpec": {"id": DATA_LAKE_SPEC_ID, "version": "1.0"},
                 "data": {"format": "parquet_xdm"},
                 "params": {"dataSetId": ids["dataset"]},
             },

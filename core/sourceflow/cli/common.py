@@ -1,4 +1,7 @@
-"""What the subcommands share: settings from flags and env, the client, output helpers."""
+"""What the subcommands share: settings from flags and env, the client, output helpers.
+
+What a command needs only when it runs is imported inside it: see :mod:`sourceflow.cli`, why.
+"""
 
 from __future__ import annotations
 

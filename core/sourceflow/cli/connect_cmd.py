@@ -1,4 +1,7 @@
-"""``sourceflow connect``, ``teardown`` and ``connections``: the lifecycle from the shell."""
+"""``sourceflow connect``, ``teardown`` and ``connections``: the lifecycle from the shell.
+
+What a command needs only when it runs is imported inside it: see :mod:`sourceflow.cli`, why.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,11 @@ from typing import Any
 import click
 
 from sourceflow.cli import common
+from sourceflow.errors import ConfigError, SourceflowError
 
 
 def _load_mapping(path: Path) -> Any:
     from sourceflow import model, wire
-    from sourceflow.errors import ConfigError
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -210,7 +213,6 @@ def _credentials(
     auth_spec: str | None = None,
 ) -> dict[str, Any]:
     from sourceflow.engine.project import credentials_for
-    from sourceflow.errors import ConfigError
 
     given: dict[str, Any] = {}
     for item in params:
@@ -236,7 +238,6 @@ def teardown(
     NAME may be left out when only one run is recorded for this platform.
     """
     from sourceflow import plugins
-    from sourceflow.errors import SourceflowError
     from sourceflow.lifecycle import Lifecycle
     from sourceflow.state import StateFile
 
@@ -303,7 +304,6 @@ def connections(ctx: click.Context, state_path: Path | None, as_json: bool) -> N
 def _schedule(src: Any, text: str | None) -> Any:
     """``FREQ[:INTERVAL][@START]`` as ``scheduleParams``; Adobe's rules are the model's."""
     from sourceflow import model
-    from sourceflow.errors import ConfigError
 
     if text is None:
         return None

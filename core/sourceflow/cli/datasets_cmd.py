@@ -1,4 +1,7 @@
-"""``sourceflow datasets``: the minimal catalog of the platform."""
+"""``sourceflow datasets``: the minimal catalog of the platform.
+
+What a command needs only when it runs is imported inside it: see :mod:`sourceflow.cli`, why.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""``sourceflow demo``: the whole lifecycle on a local platform, start to finish."""
+"""``sourceflow demo``: the whole lifecycle on a local platform, start to finish.
+
+What a command needs only when it runs is imported inside it: see :mod:`sourceflow.cli`, why.
+"""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from sourceflow import model
 from sourceflow.client import FlowServiceClient
 from sourceflow.errors import SourceflowError, UnknownSource
 from sourceflow.lifecycle import ConnectRequest, Lifecycle
+from sourceflow.platform.server import background
 from sourceflow.plugins import Registry
 
 # A made-up test-mode key: the sample API accepts any sk_test_ key.
@@ -48,7 +49,6 @@ def stripe_demo(
     except (UnknownSource, ImportError):
         heading(f"{number}. Stripe: skipped (pip install sourceflow-stripe)")
         return []
-    from sourceflow.platform.server import background
 
     heading(f"{number}. Stripe: a scheduled flow pulling charges (SAMPLE DATA, no Stripe account)")
     with ExitStack() as stack:

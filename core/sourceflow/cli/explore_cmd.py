@@ -1,4 +1,7 @@
-"""``sourceflow explore``: what a base connection offers, an object's structure, a preview."""
+"""``sourceflow explore``: what a base connection offers, an object's structure, a preview.
+
+What a command needs only when it runs is imported inside it: see :mod:`sourceflow.cli`, why.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from typing import Any
 import click
 
 from sourceflow.cli import common
+from sourceflow.errors import ConfigError, NotFound, SourceflowError, UnknownSource
 
 
 @click.command()
@@ -58,8 +62,6 @@ def explore(
     for item in params:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            from sourceflow.errors import ConfigError
-
             raise ConfigError(f"--param {item!r} is not KEY=VALUE")
         source_params[key] = value
     request = ExploreRequest(
@@ -88,7 +90,6 @@ def explore(
 
 def _connection(client: Any, registry: Any, target: str, state_path: Path | None) -> Any:
     """The base connection id and source (if installed) that ``target`` names."""
-    from sourceflow.errors import NotFound, SourceflowError, UnknownSource
     from sourceflow.state import StateFile
 
     try:

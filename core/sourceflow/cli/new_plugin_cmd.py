@@ -1,4 +1,7 @@
-"""``sourceflow new-plugin``: scaffold a plugin folder."""
+"""``sourceflow new-plugin``: scaffold a plugin folder.
+
+What a command needs only when it runs is imported inside it: see :mod:`sourceflow.cli`, why.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,11 @@
-"""``sourceflow platform``: the local Flow Service."""
+"""``sourceflow platform``: the local Flow Service.
+
+What a command needs only when it runs is imported inside it: see :mod:`sourceflow.cli`, why.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -75,8 +79,6 @@ def serve(
     With --debug (``sourceflow --debug platform serve``) every request is logged, redacted;
     ``--log-format json`` writes the log as JSON lines.
     """
-    import os
-
     from sourceflow import config
     from sourceflow.platform.app import PlatformConfig, create_app
     from sourceflow.platform.server import serve as run

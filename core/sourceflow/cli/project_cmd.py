@@ -1,4 +1,7 @@
-"""``sourceflow plan``, ``apply``, ``export`` and ``destroy``: the project file from the shell."""
+"""``sourceflow plan``, ``apply``, ``export`` and ``destroy``: the project file from the shell.
+
+What a command needs only when it runs is imported inside it: see :mod:`sourceflow.cli`, why.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from sourceflow.cli import common
+from sourceflow.errors import ConfigError
 
 if TYPE_CHECKING:
     from sourceflow.engine.project import ProjectPlan, ProjectRun
@@ -210,7 +214,6 @@ def export(
     """
     from sourceflow import plugins
     from sourceflow.engine import project
-    from sourceflow.errors import ConfigError
     from sourceflow.state import StateFile
 
     to_stdout = str(output) == "-"

@@ -1,4 +1,7 @@
-"""``sourceflow relay``: the verified edge in front of Adobe's streaming inlet (docs/relay.md)."""
+"""``sourceflow relay``: the verified edge in front of Adobe's streaming inlet (docs/relay.md).
+
+What a command needs only when it runs is imported inside it: see :mod:`sourceflow.cli`, why.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sourceflow import log
 from sourceflow.cli.common import echo_json, state_option, table
+from sourceflow.errors import SourceflowError
 
 if TYPE_CHECKING:
     from sourceflow.relay.config import RelayConfig
@@ -69,7 +74,6 @@ def serve(
     """
     from attrs import evolve
 
-    from sourceflow import log
     from sourceflow.platform.server import serve as run
     from sourceflow.relay.app import Relay, create_app
 
@@ -195,7 +199,6 @@ def replay(
     A message lands in the dead letters when Adobe refused it for good (a 400 for it, with the
     answer kept); fix the cause (the flow's mapping or schema), then replay it.
     """
-    from sourceflow.errors import SourceflowError
     from sourceflow.relay.stores import open_outbox
 
     cfg = _load(config_path, state_path)

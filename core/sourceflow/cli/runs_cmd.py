@@ -1,7 +1,11 @@
-"""``sourceflow runs`` and ``sourceflow flows``: monitor dataflows and their runs."""
+"""``sourceflow runs`` and ``sourceflow flows``: monitor dataflows and their runs.
+
+What a command needs only when it runs is imported inside it: see :mod:`sourceflow.cli`, why.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -9,6 +13,7 @@ from typing import Any
 import click
 
 from sourceflow.cli import common
+from sourceflow.errors import UnknownSource
 
 
 def _when(ms: int | None) -> str:
@@ -120,7 +125,6 @@ def flows(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         common.echo_json([wire.to_json(f) for f in found])
         return
-    from sourceflow.errors import UnknownSource
 
     registry = plugins.load()
     # A flow's source is its source connection's (generic streaming sources share flow specs).
@@ -154,8 +158,6 @@ def flows(ctx: click.Context, as_json: bool) -> None:
 def failures(ctx: click.Context, flow_id: str, as_json: bool) -> None:
     """List FLOW_ID's failed records (not replayed yet): the error, the rule that failed and
     the record (a sourceflow extension of the local platform)."""
-    import json
-
     found = common.client(ctx).flow_failures(flow_id)
     if as_json:
         common.echo_json(found)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import click
+
+from sourceflow.errors import ConfigError
 
 # What the docs name, and the bundled file each is copied from (core/sourceflow/demo_data).
 SAMPLES = {
@@ -30,10 +33,6 @@ def samples(dest: Path, force: bool) -> None:
     They are the made-up records `sourceflow demo` streams; one of the people has loyalty points
     that are not a number, so the mapping fails for that record and it is kept as a failure.
     """
-    from importlib import resources
-
-    from sourceflow.errors import ConfigError
-
     dest.mkdir(parents=True, exist_ok=True)
     existing = [name for name in SAMPLES if (dest / name).exists()]
     if existing and not force:

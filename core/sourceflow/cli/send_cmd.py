@@ -12,12 +12,11 @@ from typing import Any
 import click
 
 from sourceflow.cli import common
+from sourceflow.errors import ConfigError
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """Records from a JSON-lines file; a bad line is an error naming its number."""
-    from sourceflow.errors import ConfigError
-
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():

@@ -30,14 +30,11 @@ from sourceflow.client.resources import (
 from sourceflow.client.retry import RetryPolicy
 from sourceflow.client.transport import Transport, parse_body
 from sourceflow.config import Settings
-from sourceflow.hooktypes import ExploreRequest
+from sourceflow.hooktypes import JSON, ConnectionSpec, ExploreRequest, FlowSpec
 from sourceflow.model import (
-    JSON,
     Connection,
-    ConnectionSpec,
     CreatedRef,
     Flow,
-    FlowSpec,
     Run,
     RunRequest,
     SourceConnection,

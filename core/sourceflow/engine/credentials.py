@@ -12,16 +12,14 @@ from typing import Any
 
 import jsonschema
 
-from sourceflow import model
 from sourceflow.errors import InvalidBody
+from sourceflow.hooktypes import AuthSpec
 
 # Streaming auth specs name the connection twice (``name``, ``sourceId``); a run has a name.
 _NAMED_BY_RUN = ("name", "sourceId")
 
 
-def with_defaults(
-    spec: model.AuthSpec, credentials: Mapping[str, Any], run_name: str
-) -> dict[str, Any]:
+def with_defaults(spec: AuthSpec, credentials: Mapping[str, Any], run_name: str) -> dict[str, Any]:
     """``credentials`` completed from the auth spec: its JSON-schema ``default`` values, and
     the run's name for ``name``/``sourceId`` properties, where the caller gave none."""
     filled = dict(credentials)
@@ -35,7 +33,7 @@ def with_defaults(
     return filled
 
 
-def check_credentials(spec: model.AuthSpec, credentials: Mapping[str, Any]) -> None:
+def check_credentials(spec: AuthSpec, credentials: Mapping[str, Any]) -> None:
     """Check auth params against the auth spec's JSON schema; name every bad field.
 
     Secret values are never echoed: messages name the field and the rule only.

@@ -39,6 +39,7 @@ from sourceflow.client import FlowServiceClient
 from sourceflow.engine import lock
 from sourceflow.engine.reconcile import Change, Engine, Progress, SourcePlan, _quiet
 from sourceflow.errors import ConfigError, InvalidBody, NotFound, SourceflowError, UnknownSource
+from sourceflow.lifecycle import ConnectRequest
 from sourceflow.plugins import Registry
 from sourceflow.state import Record, StateFile
 
@@ -623,7 +624,7 @@ class ProjectRun:
             result.datasets.append(change)
         return ids
 
-    def request(self, decl: SourceDecl, datasets: Mapping[str, str]) -> Any:
+    def request(self, decl: SourceDecl, datasets: Mapping[str, str]) -> ConnectRequest:
         """The :class:`~sourceflow.lifecycle.ConnectRequest` a declared source stands for,
         with ``{ env = … }`` values read now."""
         from sourceflow.engine.reconcile import ConnectRequest

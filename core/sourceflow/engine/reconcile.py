@@ -42,7 +42,7 @@ from sourceflow.engine.diff import (
     without_start,
 )
 from sourceflow.errors import Conflict, NotFound, SourceflowError, Unavailable
-from sourceflow.hooktypes import Endpoint, Source, SourceParams, Step
+from sourceflow.hooktypes import DATA_LAKE_SPEC_ID, Endpoint, Source, SourceParams, Step
 from sourceflow.plugins import Registry
 from sourceflow.state import Record, StateFile
 
@@ -457,7 +457,7 @@ class Engine:
             model.TargetConnection(
                 name=f"{name} target connection",
                 description=f"sourceflow: {source.title} into dataset {request.dataset_id}",
-                connection_spec=model.SpecRef(id=model.DATA_LAKE_SPEC_ID),
+                connection_spec=model.SpecRef(id=DATA_LAKE_SPEC_ID),
                 data=model.TargetData(
                     format=source.target_format,
                     schema=model.SchemaRef(

@@ -10,9 +10,9 @@ from sourceflow.relay.outbox import Outbox
 def open_outbox(url: str) -> Outbox:
     """The store a URL names: ``sqlite:PATH`` or ``postgresql://…``."""
     if url.startswith("sqlite:"):
-        from sourceflow.relay.sqlite import SqliteOutbox
+        from sourceflow.relay.sqlite import SqliteOutbox  # psycopg's twin: load only the one used
 
         return SqliteOutbox(url.removeprefix("sqlite:").removeprefix("//"))
-    from sourceflow.relay.postgres import PostgresOutbox
+    from sourceflow.relay.postgres import PostgresOutbox  # psycopg is an optional extra
 
     return PostgresOutbox(url)

@@ -30,6 +30,7 @@ See ``docs/authoring.md``.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,8 +90,6 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    import importlib
-
     if name not in _LAZY:
         raise AttributeError(f"module 'sourceflow.testing' has no attribute {name!r}")
     return getattr(importlib.import_module(_LAZY[name]), name)

@@ -20,7 +20,6 @@ import inspect
 import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
@@ -28,7 +27,7 @@ import httpx
 import pytest
 from attrs import define
 
-from sourceflow import model, redact, wire
+from sourceflow import entrypoints, log, model, redact, wire
 from sourceflow.errors import PluginError
 from sourceflow.hooktypes import (
     Delivery,
@@ -129,10 +128,10 @@ class PluginConformance:
             module = str(getattr(given, "__name__", type(given).__name__)).rsplit(".", 1)[-1]
             default = module if module.startswith("sourceflow") else f"sourceflow-{module}"
             return self.plugin_name or default.replace("_", "-"), given
-        for ep in metadata.entry_points(group=GROUP):
-            if ep.dist is not None and _norm(ep.dist.name) == _norm(given):
+        for ep in entrypoints.entry_points(GROUP):
+            if ep.dist_name is not None and _norm(ep.dist_name) == _norm(given):
                 try:
-                    return ep.dist.name, ep.load()
+                    return ep.dist_name, ep.load()
                 except Exception as exc:
                     _fail(given, [f"its entry point {ep.value!r} fails to import: {exc!r}"])
         _fail(
@@ -507,8 +506,6 @@ class PluginConformance:
         connect, a delivery or a run, and teardown; none appears in the logs (at DEBUG),
         stdout, stderr, the platform's answers, the state file or what the endpoint hook
         reported."""
-        from sourceflow import log
-
         source = subject.source
         credentials = dict(plugin_credentials)
         secret_keys = source.secret_params | {k for k in credentials if redact.is_secret_key(k)}

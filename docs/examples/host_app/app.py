@@ -29,8 +29,8 @@ from host_app.forms import Form, coerce, forms_for, masked, render_html, render_
 from sourceflow import config, model, plugins
 from sourceflow.client import FlowServiceClient
 from sourceflow.errors import SourceflowError
+from sourceflow.hooktypes import JSON
 from sourceflow.lifecycle import Connected, ConnectRequest, Lifecycle
-from sourceflow.model import JSON
 from sourceflow.state import StateFile
 
 # What "the user" types into the HTTP API source's form: first with mistakes, then right.

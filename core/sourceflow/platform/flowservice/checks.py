@@ -13,7 +13,7 @@ import jsonschema
 from jsonschema.exceptions import SchemaError
 
 from sourceflow import model, redact
-from sourceflow.model import DATA_LAKE_SPEC_ID
+from sourceflow.hooktypes import DATA_LAKE_SPEC_ID, FlowSpec
 from sourceflow.platform.flowservice.specs import Specs
 from sourceflow.platform.http.problems import findings, problem
 from sourceflow.platform.ingress.directory import INLET_KEYS
@@ -162,7 +162,7 @@ class Checks:
         found += self._transformations(flow, spec, scope)
         return found
 
-    def _transformations(self, flow: model.Flow, spec: model.FlowSpec, scope: Scope) -> list[str]:
+    def _transformations(self, flow: model.Flow, spec: FlowSpec, scope: Scope) -> list[str]:
         found: list[str] = []
         for i, t in enumerate(flow.transformations or []):
             if t.name.lower() != "mapping":

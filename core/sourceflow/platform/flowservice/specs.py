@@ -15,13 +15,13 @@ from attrs import evolve
 
 from sourceflow import wire
 from sourceflow.errors import UnknownSource
-from sourceflow.hooktypes import Source
-from sourceflow.model import (
+from sourceflow.hooktypes import (
     DATA_LAKE_SPEC_ID,
     JSON,
     PROVIDER_STREAMING,
     ConnectionSpec,
     FlowSpec,
+    Source,
 )
 from sourceflow.plugins import Registry
 

@@ -15,8 +15,7 @@ from typing import Any
 
 from attrs import frozen
 
-from sourceflow.hooktypes import Source
-from sourceflow.model import JSON
+from sourceflow.hooktypes import JSON, Source
 from sourceflow.platform.flowservice.specs import Specs
 from sourceflow.platform.ingress.pipeline import InletInfo
 from sourceflow.platform.store.sqlite import Scope, Store
