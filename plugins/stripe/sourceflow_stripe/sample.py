@@ -9,13 +9,19 @@ a Stripe account.
 The server answers ``GET /v1/balance`` and ``GET /v1/{resource}`` with Stripe's list protocol
 (``limit``, ``starting_after``, ``created[gt|gte|lt|lte]``, ``has_more``), Stripe's error
 objects, and accepts any test-mode key (``sk_test_…``/``rk_test_…``).
+
+``python -m sourceflow_stripe.sample [--port PORT]`` serves it until Ctrl-C, so that a Stripe
+flow can be tried without a Stripe account, and prints how to point a connection at it.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import operator
-from collections.abc import Callable
+import socket
+import sys
+from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -111,3 +117,67 @@ def app() -> Starlette:
             Route("/v1/{resource}", _list, methods=["GET"]),
         ]
     )
+
+
+DEFAULT_PORT = 12111
+"""stripe-mock's port, so a setup written for it finds this one."""
+SAMPLE_KEY = "sk_test_sample"
+"""A made-up test-mode key: the sample accepts any."""
+
+
+def instructions(url: str) -> str:
+    """How to point ``sourceflow`` at the sample API served on ``url``."""
+    from sourceflow_stripe.api import API_BASE_ENV
+
+    return f"""Sample Stripe API on {url} ({NOTE}).
+It answers GET /v1/balance and GET /v1/{{resource}} ({", ".join(_resources())}) with Stripe's
+list protocol, for any test-mode key (sk_test_..., rk_test_...).
+
+Point a Stripe connection at it: set the API base in the shell you run sourceflow from,
+export {API_BASE_ENV}={url}
+sourceflow connect stripe --dataset DATASET_ID --object charges --param accessToken={SAMPLE_KEY}
+(or pass --param apiBase={url} instead of setting the variable). connect checks the key
+against this server and stores the base on the connection as apiBase, so the platform's runs
+pull from here too.
+Ctrl-C stops it."""
+
+
+def _resources() -> list[str]:
+    return [k for k, v in _all().items() if isinstance(v, list)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the sample API until interrupted (``python -m sourceflow_stripe.sample``)."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sourceflow_stripe.sample",
+        description="Serve sample Stripe objects with Stripe's list protocol, to try a Stripe "
+        "flow without a Stripe account.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    args = parser.parse_args(argv)
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        print("hint: pass another --port (0 picks a free one)", file=sys.stderr)
+        return 1
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    # Printed once the port is bound, before serving: a script may wait for these lines.
+    print(instructions(f"http://{host}:{sock.getsockname()[1]}"), flush=True)
+    # uvicorn stops on Ctrl-C (SIGINT) and SIGTERM by itself, finishing open requests.
+    uvicorn.Server(uvicorn.Config(app(), log_level="warning", lifespan="off")).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
