@@ -129,16 +129,16 @@ def instructions(url: str) -> str:
     """How to point ``sourceflow`` at the sample API served on ``url``."""
     from sourceflow_stripe.api import API_BASE_ENV
 
-    return f"""Sample Stripe API on {url} ({NOTE}).
-It answers GET /v1/balance and GET /v1/{{resource}} ({", ".join(_resources())}) with Stripe's
-list protocol, for any test-mode key (sk_test_..., rk_test_...).
+    return f"""Sample Stripe API on {url}: sample objects in Stripe's shapes, no Stripe account.
+It answers GET /v1/balance and GET /v1/{{resource}} with Stripe's list protocol, for any
+test-mode key (sk_test_..., rk_test_...); resources: {", ".join(_resources())}.
 
 Point a Stripe connection at it: set the API base in the shell you run sourceflow from,
 export {API_BASE_ENV}={url}
 sourceflow connect stripe --dataset DATASET_ID --object charges --param accessToken={SAMPLE_KEY}
-(or pass --param apiBase={url} instead of setting the variable). connect checks the key
-against this server and stores the base on the connection as apiBase, so the platform's runs
-pull from here too.
+(or pass --param apiBase={url} instead of the variable). connect checks the key against
+this server and stores the base on the connection as apiBase, so the platform's runs pull
+from here too.
 Ctrl-C stops it."""
 
 

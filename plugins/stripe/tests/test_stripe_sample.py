@@ -97,7 +97,7 @@ def platform_process(tmp_path: Path) -> Iterator[str]:
 
 def test_the_sample_speaks_stripes_list_protocol(sample_api):
     url, printed = sample_api
-    assert printed.startswith(f"Sample Stripe API on {url} ")
+    assert printed.startswith(f"Sample Stripe API on {url}: ")
     connect = "sourceflow connect stripe --dataset DATASET_ID --object charges"
     assert f"{connect} --param accessToken={sample.SAMPLE_KEY}\n" in printed
     assert f"--param apiBase={url}" in printed
