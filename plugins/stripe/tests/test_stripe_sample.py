@@ -103,8 +103,13 @@ def test_the_sample_speaks_stripes_list_protocol(sample_api):
     assert f"--param apiBase={url}" in printed
     with httpx.Client(base_url=url, timeout=10) as stripe:
         refused = stripe.get("/v1/charges")
-        assert refused.status_code == 401
+        assert refused.status_code == 401 and refused.headers["request-id"].startswith("req_")
         assert refused.json()["error"]["type"] == "invalid_request_error"
+        assert "You did not provide an API key" in refused.json()["error"]["message"]
+        live = "sk_live_notforthesample9876"
+        refused = stripe.get("/v1/balance", headers={"Authorization": f"Bearer {live}"})
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "api_key_invalid"
+        assert live not in refused.text and refused.json()["error"]["message"].endswith("9876")
         auth = {"Authorization": f"Bearer {sample.SAMPLE_KEY}"}
         charges = sample.objects("charges")
         seen, params = [], {"limit": 3}
@@ -121,6 +126,11 @@ def test_the_sample_speaks_stripes_list_protocol(sample_api):
         assert recent["data"] and all(c["created"] >= newest for c in recent["data"])
         bad = stripe.get("/v1/charges", params={"limit": 101}, headers=auth)
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "limit"
+        bad = stripe.get("/v1/charges", params={"created[gte]": "soon"}, headers=auth)
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "created[gte]"
+        bad = stripe.get("/v1/charges", params={"starting_after": "ch_nope"}, headers=auth)
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "resource_missing"
+        assert stripe.get("/v1/nothing", headers=auth).status_code == 404
 
 
 def test_one_setting_reaches_the_cli_and_the_platform(
