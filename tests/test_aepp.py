@@ -381,8 +381,15 @@ def test_an_authenticated_inlet_through_aepp(fs, cat, local):
     flow = fs.getFlow(created["flow"]["id"])
     base_id = created["source_connection_id"]["baseConnectionId"]
     inlet_id = fs.getConnection(base_id)["auth"]["params"]["inletId"]
+    # aepp makes the connection for XDM (dataType xdm, no mapping): the message is an envelope
+    # naming the dataset's schema, and its xdmEntity is the row.
+    ref = {"id": SCHEMA, "contentType": "application/vnd.adobe.xed-full+json;version=1"}
+    envelope = {
+        "header": {"schemaRef": ref, "flowId": flow["id"], "datasetId": dataset_id},
+        "body": {"xdmMeta": {"schemaRef": ref}, "xdmEntity": {"id": "s1"}},
+    }
     accepted = ingestion.DataIngestion().streamMessage(
-        inletId=inlet_id, data={"id": "s1"}, flowId=flow["id"]
+        inletId=inlet_id, data=envelope, flowId=flow["id"]
     )
     assert accepted["inletId"] == inlet_id
     refused = httpx.post(f"{local['url']}/collection/{inlet_id}", json={"id": "s2"})

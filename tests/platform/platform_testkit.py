@@ -53,6 +53,14 @@ SEED_AUTH_CONNECTION = {
         "params": {**SEED_CONNECTION["auth"]["params"], "authenticationRequired": True},  # type: ignore[index]
     },
 }
+# Raw records, kept as sent when the flow has no mapping (an XDM connection wants envelopes).
+RAW_CONNECTION = {
+    **SEED_CONNECTION,
+    "auth": {
+        "specName": "Streaming Connection",
+        "params": {**SEED_CONNECTION["auth"]["params"], "dataType": "raw"},  # type: ignore[index]
+    },
+}
 SEED_MESSAGE = {
     "name": "Johnson Smith",
     "location": {
@@ -149,10 +157,11 @@ class Builder:
 
     def http_chain(
         self,
-        connection: dict[str, Any] = SEED_CONNECTION,
+        connection: dict[str, Any] = RAW_CONNECTION,
         mapping: list[dict[str, Any]] | None = None,
     ) -> dict[str, str]:
-        """Base connection → source → dataset → target → (mapping) → flow, with the inlet."""
+        """Base connection → source → dataset → target → (mapping) → flow, with the inlet
+        (raw records by default: ``SEED_CONNECTION`` for XDM envelopes)."""
         ids = {"connection": self.connection(connection), "dataset": self.dataset()}
         ids["source"] = self.source_connection(ids["connection"])
         ids["target"] = self.target_connection(ids["dataset"])

@@ -7,7 +7,7 @@ import json
 import sqlite3
 
 import httpx
-from platform_testkit import SEED_CONNECTION, SEED_MESSAGE, SSL, Builder
+from platform_testkit import SEED_MESSAGE, SSL, Builder
 
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background
@@ -110,7 +110,7 @@ def test_a_restart_keeps_everything_and_processes_what_was_pending(tmp_path):
                 "x-gw-ims-org-id": stalled.org_id,
             }
         )
-        chain = Builder(client).http_chain(SEED_CONNECTION)
+        chain = Builder(client).http_chain()
         receipts = [
             client.post(chain["inlet_url"], json={**SEED_MESSAGE, "n": n}).json() for n in range(3)
         ]

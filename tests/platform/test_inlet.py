@@ -12,7 +12,9 @@ from platform_testkit import (
     ACME_HOOKS_FLOW,
     ACME_HOOKS_SPEC,
     FS,
+    SCHEMA_ID,
     SEED_AUTH_CONNECTION,
+    SEED_CONNECTION,
     SEED_MESSAGE,
     SSL,
     sign,
@@ -51,11 +53,18 @@ def test_a_flow_of_another_inlet_is_refused(anonymous, chain):
     assert chain["flow"] in answer.json()["detail"]
 
 
-def test_an_xdm_envelope_names_its_flow(anonymous, chain, shared_platform, api):
+def test_an_xdm_envelope_names_its_flow(anonymous, build, shared_platform, api):
+    chain = build.http_chain(SEED_CONNECTION)
+    ref = {"id": SCHEMA_ID, "contentType": "application/vnd.adobe.xed-full+json;version=1"}
     envelope = {
-        "header": {"flowId": chain["flow"], "datasetId": chain["dataset"], "imsOrgId": "x"},
+        "header": {
+            "schemaRef": ref,
+            "flowId": chain["flow"],
+            "datasetId": chain["dataset"],
+            "imsOrgId": "x",
+        },
         "body": {
-            "xdmMeta": {"schemaRef": {"id": "s", "contentType": "c"}},
+            "xdmMeta": {"schemaRef": ref},
             "xdmEntity": {"person": {"name": "Jane"}},
         },
     }

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from sourceflow.testing import PluginConformance
 
-# An XDM envelope as Adobe's HTTP API tutorial streams it; with no mapping the row is its
-# body.xdmEntity.
-ENVELOPE = {
-    "header": {
-        "schemaRef": {
-            "id": "https://ns.adobe.com/sourceflow/schemas/conformance",
-            "contentType": "application/vnd.adobe.xed-full+json;version=1",
-        }
-    },
-    "body": {
-        "xdmMeta": {"schemaRef": {"id": "https://ns.adobe.com/sourceflow/schemas/conformance"}},
-        "xdmEntity": {"person": {"name": {"firstName": "Ada", "lastName": "Lovelace"}}},
-    },
+# XDM envelopes as Adobe's HTTP API tutorial streams them; with no mapping the row is the
+# body.xdmEntity. Both references name the schema of the suite's dataset (sourceflow_dataset):
+# an envelope for another schema is a failure, not a row.
+SCHEMA = {
+    "id": "https://ns.adobe.com/sourceflow/schemas/test",
+    "contentType": "application/vnd.adobe.xed-full+json;version=1",
 }
+
+
+def envelope(entity: dict[str, object]) -> dict[str, object]:
+    return {
+        "header": {"schemaRef": SCHEMA},
+        "body": {"xdmMeta": {"schemaRef": SCHEMA}, "xdmEntity": entity},
+    }
+
+
+ENVELOPE = envelope({"person": {"name": {"firstName": "Ada", "lastName": "Lovelace"}}})
 
 
 class TestHttpConformance(PluginConformance):
     plugin = "sourceflow-http"
     # The source has no kinds of record and no default mapping: one sample, under None.
-    samples = {None: [ENVELOPE, {"body": {"xdmEntity": {"person": {"id": "p-2"}}}}]}
+    samples = {None: [ENVELOPE, envelope({"person": {"id": "p-2"}})]}

@@ -33,6 +33,9 @@ API_BASE_ENV = "SOURCEFLOW_STRIPE_API_BASE"
 PAGE_SIZE = 100
 RETRY = RetryPolicy(attempts=6, total_seconds=120.0, base=0.5, cap=8.0)
 """Six tries, 0.5 s doubling to at most 8 s between them (read when a client is made)."""
+CHECK = RetryPolicy(attempts=3, total_seconds=10.0, base=0.5, cap=2.0)
+"""The key check of ``connect``: a person waits for it, so a base that does not answer fails
+it within seconds (a run's pull is patient instead)."""
 
 _HINTS = {
     "authentication_error": "copy a secret key (sk_test_… or sk_live_…) or a restricted key "
@@ -222,7 +225,8 @@ class StripeAPI:
             raise StripeUnavailable(
                 f"{what}: cannot reach Stripe at {self.base_url}: {type(exc).__name__}: {exc}",
                 status=0,
-                hint="check the network, or the API base URL (apiBase); the next run resumes "
+                hint=f"check the network, or the API base URL (apiBase, or {API_BASE_ENV} where "
+                "the connection was made): is a server listening there? The next run resumes "
                 "where this one stopped",
             ) from None
         if response.status_code == 429:  # the last answer: on_retry counted the others

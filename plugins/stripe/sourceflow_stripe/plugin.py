@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import httpx
 
     from sourceflow import Auth, Connection, Flow, MappingRule
+    from sourceflow.http import RetryPolicy
     from sourceflow_stripe.api import StripeAPI
 
 DATA_LAKE_SPEC_ID = "c604ff05-7f1a-43c0-8e18-33bf874cb11c"
@@ -190,7 +191,25 @@ def check_key(key: str) -> None:
         )
 
 
-def api_for(params: Mapping[str, Any]) -> StripeAPI:
+def check_api_base(value: Any) -> str:
+    """``apiBase`` without its trailing slash, if it is an http(s) URL with a host and no query;
+    an error naming the setting otherwise."""
+    from urllib.parse import urlsplit
+
+    from sourceflow_stripe.api import API_BASE_ENV
+
+    text = value.strip() if isinstance(value, str) else ""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise SourceflowError(
+            f"apiBase: {str(value)[:100]!r} is not an http(s) base URL",
+            hint=f"give Stripe's API base, e.g. https://api.stripe.com or "
+            f"http://127.0.0.1:12111 (--param apiBase=… or {API_BASE_ENV})",
+        )
+    return text.rstrip("/")
+
+
+def api_for(params: Mapping[str, Any], policy: RetryPolicy | None = None) -> StripeAPI:
     """A client for a connection's ``auth.params``: its key, base URL and budget."""
     from sourceflow_stripe.api import StripeAPI
     from sourceflow_stripe.ratelimit import pacer_for
@@ -208,6 +227,7 @@ def api_for(params: Mapping[str, Any]) -> StripeAPI:
         base_url=params.get("apiBase"),
         pacer=pacer_for(key, rate),
         http=_shared_http(),
+        policy=policy,
     )
 
 
@@ -236,11 +256,17 @@ def sourceflow_authenticate(source: Source, credentials: Mapping[str, Any]) -> A
 
     With the ``Stripe Connect OAuth`` spec, the code or refresh token is first exchanged for an
     access token. The check is one ``GET /v1/balance``: a refused key fails here, with Stripe's
-    reason; a restricted key without balance access (403) still authenticates.
+    reason; a restricted key without balance access (403) still authenticates, and a base that
+    does not answer fails here too, within seconds, not at the first run.
+
+    The API base the key was checked against is kept on the connection as ``apiBase`` (when it
+    is not Stripe's): ``SOURCEFLOW_STRIPE_API_BASE`` in the environment of the process that
+    connects (the CLI) thereby reaches the platform that runs the pulls, whose environment may
+    not have it.
     """
     from sourceflow import Auth
     from sourceflow_stripe import oauth
-    from sourceflow_stripe.api import StripeError
+    from sourceflow_stripe.api import CHECK, DEFAULT_API_BASE, StripeError, api_base
 
     params = dict(credentials)
     if "clientSecret" in params:
@@ -256,8 +282,11 @@ def sourceflow_authenticate(source: Source, credentials: Mapping[str, Any]) -> A
                 params[ours] = answer[theirs]
     key = str(params.get("accessToken", ""))
     check_key(key)
+    base = check_api_base(api_base(params.get("apiBase")))
+    if base != DEFAULT_API_BASE:
+        params["apiBase"] = base
     try:
-        api_for(params).get("/v1/balance")
+        api_for(params, CHECK).get("/v1/balance")
     except StripeError as exc:
         if exc.status != 403:
             raise

@@ -8,14 +8,22 @@ a Stripe account.
 
 The server answers ``GET /v1/balance`` and ``GET /v1/{resource}`` with Stripe's list protocol
 (``limit``, ``starting_after``, ``created[gt|gte|lt|lte]``, ``has_more``), Stripe's error
-objects, and accepts any test-mode key (``sk_test_…``/``rk_test_…``).
+objects (``type``, ``code``, ``message``, ``param``, with a ``Request-Id`` header), and accepts
+any test-mode key (``sk_test_…``/``rk_test_…``; another is refused with Stripe's 401).
+
+``python -m sourceflow_stripe.sample [--port PORT]`` serves it until Ctrl-C, so that a Stripe
+flow can be tried without a Stripe account, and prints how to point a connection at it.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import operator
-from collections.abc import Callable
+import secrets
+import socket
+import sys
+from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -41,21 +49,48 @@ def objects(resource: str) -> list[dict[str, Any]]:
     return list(found) if isinstance(found, list) else []
 
 
-def _error(status: int, kind: str, message: str, param: str | None = None) -> JSONResponse:
+def _error(
+    status: int, kind: str, message: str, param: str | None = None, code: str | None = None
+) -> JSONResponse:
+    # Stripe's error object, and the Request-Id header every answer of Stripe's carries.
     error: dict[str, Any] = {"type": kind, "message": message}
+    if code:
+        error["code"] = code
     if param:
         error["param"] = param
-    return JSONResponse({"error": error}, status_code=status)
+    return JSONResponse(
+        {"error": error}, status_code=status, headers={"Request-Id": f"req_{secrets.token_hex(7)}"}
+    )
 
 
-def _authorized(request: Request) -> bool:
-    key = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    return key.startswith(("sk_test_", "rk_test_"))
+def _refused(request: Request) -> JSONResponse | None:
+    """Stripe's 401 for a missing or unusable key (this sample takes any test-mode key)."""
+    given = request.headers.get("authorization", "")
+    key = given.removeprefix("Bearer ").strip()
+    if not key:
+        return _error(
+            401,
+            "invalid_request_error",
+            "You did not provide an API key. You need to provide your API key in the "
+            "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+            "YOUR_SECRET_KEY').",
+        )
+    if key.startswith(("sk_test_", "rk_test_")):
+        return None
+    # As Stripe does, the key is shown masked: its kind and its last four characters only.
+    shown = key[:8] + "*" * max(len(key) - 12, 4) + key[-4:] if len(key) > 12 else "****"
+    return _error(
+        401,
+        "invalid_request_error",
+        f"Invalid API Key provided: {shown}",
+        code="api_key_invalid" if key.startswith(("sk_", "rk_")) else None,
+    )
 
 
 async def _balance(request: Request) -> JSONResponse:
-    if not _authorized(request):
-        return _error(401, "invalid_request_error", "Invalid API Key provided.")
+    refused = _refused(request)
+    if refused is not None:
+        return refused
     return JSONResponse(_all()["balance"])
 
 
@@ -69,21 +104,33 @@ _CREATED: dict[str, Callable[[int, int], bool]] = {
 
 
 async def _list(request: Request) -> JSONResponse:
-    if not _authorized(request):
-        return _error(401, "invalid_request_error", "Invalid API Key provided.")
+    refused = _refused(request)
+    if refused is not None:
+        return refused
     resource = request.path_params["resource"]
     if resource not in _all() or resource.startswith("_") or resource == "balance":
         return _error(
             404, "invalid_request_error", f"Unrecognized request URL (GET: /v1/{resource})."
         )
     q = request.query_params
-    try:
-        limit = int(q.get("limit", "10"))
-        bounds = {op: int(q[f"created[{op}]"]) for op in _CREATED if f"created[{op}]" in q}
-    except ValueError:
-        return _error(400, "invalid_request_error", "Invalid integer.", "limit")
+    numbers: dict[str, int] = {}
+    for name in ["limit", *(f"created[{op}]" for op in _CREATED)]:
+        if name in q:
+            try:
+                numbers[name] = int(q[name])
+            except ValueError:
+                return _error(
+                    400, "invalid_request_error", f"Invalid integer: {q[name][:40]}", name
+                )
+    limit = numbers.pop("limit", 10)
+    bounds = {name[len("created[") : -1]: bound for name, bound in numbers.items()}
     if not 1 <= limit <= 100:
-        return _error(400, "invalid_request_error", "limit must be 1 to 100.", "limit")
+        return _error(
+            400,
+            "invalid_request_error",
+            "This value must be greater than or equal to 1 and less than or equal to 100.",
+            "limit",
+        )
     found = [
         o
         for o in objects(resource)
@@ -94,7 +141,11 @@ async def _list(request: Request) -> JSONResponse:
         ids = [o["id"] for o in found]
         if after not in ids:
             return _error(
-                400, "invalid_request_error", f"No such object: '{after}'", "starting_after"
+                400,
+                "invalid_request_error",
+                f"No such object: '{after[:60]}'",
+                "starting_after",
+                "resource_missing",
             )
         found = found[ids.index(after) + 1 :]
     page = found[:limit]
@@ -111,3 +162,67 @@ def app() -> Starlette:
             Route("/v1/{resource}", _list, methods=["GET"]),
         ]
     )
+
+
+DEFAULT_PORT = 12111
+"""stripe-mock's port, so a setup written for it finds this one."""
+SAMPLE_KEY = "sk_test_sample"
+"""A made-up test-mode key: the sample accepts any."""
+
+
+def instructions(url: str) -> str:
+    """How to point ``sourceflow`` at the sample API served on ``url``."""
+    from sourceflow_stripe.api import API_BASE_ENV
+
+    return f"""Sample Stripe API on {url}: sample objects in Stripe's shapes, no Stripe account.
+It answers GET /v1/balance and GET /v1/{{resource}} with Stripe's list protocol, for any
+test-mode key (sk_test_..., rk_test_...); resources: {", ".join(_resources())}.
+
+Point a Stripe connection at it: set the API base in the shell you run sourceflow from,
+export {API_BASE_ENV}={url}
+sourceflow connect stripe --dataset DATASET_ID --object charges --param accessToken={SAMPLE_KEY}
+(or pass --param apiBase={url} instead of the variable). connect checks the key against
+this server and stores the base on the connection as apiBase, so the platform's runs pull
+from here too.
+Ctrl-C stops it."""
+
+
+def _resources() -> list[str]:
+    return [k for k, v in _all().items() if isinstance(v, list)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the sample API until interrupted (``python -m sourceflow_stripe.sample``)."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sourceflow_stripe.sample",
+        description="Serve sample Stripe objects with Stripe's list protocol, to try a Stripe "
+        "flow without a Stripe account.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    args = parser.parse_args(argv)
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        print("hint: pass another --port (0 picks a free one)", file=sys.stderr)
+        return 1
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    # Printed once the port is bound, before serving: a script may wait for these lines.
+    print(instructions(f"http://{host}:{sock.getsockname()[1]}"), flush=True)
+    # uvicorn stops on Ctrl-C (SIGINT) and SIGTERM by itself, finishing open requests.
+    uvicorn.Server(uvicorn.Config(app(), log_level="warning", lifespan="off")).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

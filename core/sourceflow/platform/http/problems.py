@@ -114,3 +114,20 @@ def inlet_unauthorized(request_id: str, reason: str) -> Refused:
         "report": {"message": f"[{request_id}] {reason}"},
     }
     return Refused(401, body)
+
+
+def xdm_invalid(inlet_id: str, org: str, found: Sequence[str]) -> Refused:
+    """The inlet's 400 for a message that ``syncValidation`` finds is no valid XDM envelope:
+    titled as Adobe's streaming validation titles it ("Invalid XDM Message Format"), with its
+    ``report.message`` naming the inlet and organization, and every finding listed."""
+    refused = problem(
+        400,
+        "the message is not a valid XDM envelope: " + "; ".join(found),
+        problems=found,
+        title="Invalid XDM Message Format",
+        service="XDM",
+    )
+    refused.body["report"]["message"] = (
+        f"inletId: [{inlet_id}] imsOrgId: [{org}] Message is invalid"
+    )
+    return refused

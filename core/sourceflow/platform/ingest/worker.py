@@ -8,7 +8,9 @@ start it takes whatever an earlier run left past the mark.
 
 - A flow with a Mapping transformation: the row is the mapping set applied to the message
   (compiled once per mapping set).
-- Otherwise (XDM): the row is ``body.xdmEntity`` of an XDM envelope, or the whole message.
+- A flow that takes XDM envelopes: the row is the envelope's ``body.xdmEntity``; a message
+  that is no valid envelope for the flow is a failure (``XDM-400``), never a row.
+- Otherwise: the row is the message (an envelope's ``body.xdmEntity`` when it is one).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sourceflow.log import get_logger
 from sourceflow.model import MappingSet
 from sourceflow.platform.http import jsonbytes
 from sourceflow.platform.ingress.directory import Directory, FlowPlan
+from sourceflow.platform.ingress.pipeline import xdm_problems
 from sourceflow.platform.store.sqlite import Store
 
 if TYPE_CHECKING:
@@ -357,6 +360,10 @@ class IngestWorker:
                 "INGEST-404", f"flow {plan.flow_id} has no target connection with a dataset"
             )
         if plan.mapping_id is None:
+            if plan.xdm:
+                invalid = xdm_problems(record, plan.schema_id)
+                if invalid:
+                    return _failed("XDM-400", "not a valid XDM envelope: " + "; ".join(invalid))
             return Outcome(dataset_id=plan.dataset_id, row=unwrap(record))
         compiled = self._compile(plan)
         if isinstance(compiled, SourceflowError):

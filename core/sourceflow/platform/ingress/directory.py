@@ -39,6 +39,11 @@ class FlowPlan:
     records are pulled too (what ingest asks the plugin, and whether it de-duplicates)."""
     object: str | None = None
     """The source connection's object (:func:`object_of`)."""
+    xdm: bool = False
+    """Whether the flow's messages are XDM envelopes (:meth:`Directory.xdm_target`): ingest
+    stores a valid one's ``body.xdmEntity`` and records any other message as a failure."""
+    schema_id: str | None = None
+    """The schema the flow's target names, which an envelope's references must name."""
 
 
 def object_of(source_connection: JSON | None) -> str | None:
@@ -161,6 +166,11 @@ class Directory:
             first = self._first_source_connection(owner, scope)
             spec_id = first["connectionSpec"]["id"] if first else ""
             required = (owner.get("options") or {}).get("authenticationRequired")
+        xdm: dict[str, str | None] = {}
+        for f in flows:
+            takes_xdm, schema = self.xdm_target(f, scope)
+            if takes_xdm:
+                xdm[f["id"]] = schema
         return InletInfo(
             inlet_id=inlet_id,
             scope=scope,
@@ -170,7 +180,32 @@ class Directory:
             flows=tuple(f["id"] for f in flows),
             source=self.specs.source(spec_id),
             configs={f["id"]: self._config(f, scope) for f in flows},
+            xdm=xdm,
         )
+
+    def xdm_target(self, flow: JSON, scope: Scope) -> tuple[bool, str | None]:
+        """Whether a flow takes XDM envelopes, and the schema its target names (None when it
+        names none). An HTTP API connection says which it takes (``auth.params.dataType``:
+        ``xdm``, or ``raw`` records for a mapping); a flow with a mapping reads raw records
+        whatever the connection says, and a flow without a base connection has no say."""
+        if _mapping_id(flow) is not None:
+            return False, None
+        source = self._first_source_connection(flow, scope)
+        base_id = (source or {}).get("baseConnectionId")
+        base = self.store.get("connections", base_id, scope) if base_id else None
+        if ((base or {}).get("auth") or {}).get("params", {}).get("dataType") != "xdm":
+            return False, None
+        for target_id in flow.get("targetConnectionIds") or []:
+            target = self.store.get("targetConnections", target_id, scope) or {}
+            schema = ((target.get("data") or {}).get("schema") or {}).get("id")
+            if schema:
+                return True, str(schema)
+            dataset_id = (target.get("params") or {}).get("dataSetId")
+            dataset = self.store.get("dataSets", dataset_id, scope) if dataset_id else None
+            schema = ((dataset or {}).get("schemaRef") or {}).get("id")
+            if schema:
+                return True, str(schema)
+        return True, None
 
     def _first_source_connection(self, flow: dict[str, Any], scope: Scope) -> JSON | None:
         ids = flow.get("sourceConnectionIds") or []
@@ -206,14 +241,9 @@ class Directory:
             dataset_id = (target.get("params") or {}).get("dataSetId")
             if dataset_id:
                 break
-        mapping_id = None
-        for t in flow.get("transformations") or []:
-            if str(t.get("name", "")).lower() == "mapping" and (t.get("params") or {}).get(
-                "mappingId"
-            ):
-                mapping_id = str(t["params"]["mappingId"])
-                break
+        mapping_id = _mapping_id(flow)
         first = self._first_source_connection(flow, scope)
+        xdm, schema_id = self.xdm_target(flow, scope)
         return FlowPlan(
             flow_id=flow_id,
             scope=scope,
@@ -221,4 +251,13 @@ class Directory:
             mapping_id=mapping_id,
             source=self.specs.source(first["connectionSpec"]["id"]) if first else None,
             object=object_of(first),
+            xdm=xdm,
+            schema_id=schema_id,
         )
+
+
+def _mapping_id(flow: JSON) -> str | None:
+    for t in flow.get("transformations") or []:
+        if str(t.get("name", "")).lower() == "mapping" and (t.get("params") or {}).get("mappingId"):
+            return str(t["params"]["mappingId"])
+    return None

@@ -15,6 +15,10 @@ from here, in this order. Only the framing (one message, a batch) differs per ro
    flow without that secret; then the plugin's ``sourceflow_verify_delivery`` judges the
    delivery. A refusal, no verdict from a signing source, or a plugin that raises is a 401:
    nothing a sender controls is a 5xx, and nothing unverified is stored.
+   Then, when the sender asks for it with ``?syncValidation=true`` (Adobe's development aid),
+   a message to a flow that takes XDM envelopes is checked as one (:func:`xdm_problems`): 400
+   naming what is wrong, and nothing stored. Without it the ingest worker makes the same check
+   after the acknowledgement and records a failure instead of a row.
 6. **De-duplication**: a delivery id seen before for the flow answers the first receipt and
    stores nothing again.
 7. **Durable write**: the message is committed (one transaction shared with concurrent
@@ -39,7 +43,7 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
 import anyio.to_thread
-from attrs import frozen
+from attrs import field, frozen
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.routing import Route
@@ -88,6 +92,9 @@ class InletInfo:
     flows: tuple[str, ...]
     source: Source | None
     configs: dict[str, JSON]
+    xdm: Mapping[str, str | None] = field(factory=dict)
+    """The flows that take XDM envelopes, each with the schema id its target wants (None when
+    the flow names none); the other flows' messages are raw records for a mapping."""
 
 
 class Inlets(Protocol):
@@ -268,6 +275,15 @@ class Ingress:
             )
         return verdict.delivery_id
 
+    def validate(self, inlet: InletInfo, flow_id: str, message: Any) -> None:
+        """``syncValidation``: a 400 naming every way ``message`` is not an XDM envelope for a
+        flow that takes them; nothing for other flows."""
+        if flow_id not in inlet.xdm:
+            return
+        found = xdm_problems(message, inlet.xdm[flow_id])
+        if found:
+            raise problems.xdm_invalid(inlet.inlet_id, inlet.scope.org, found)
+
     @staticmethod
     def _refused(detail: str) -> problems.Refused:
         return problem(401, redact.scrub(detail), service=SERVICE)
@@ -332,6 +348,8 @@ class Collection:
             )
         flow_id = ingress.flow(inlet, ingress.requested_flow(call), message)
         delivery_id = ingress.verify(inlet, flow_id, call)
+        if sync_validation(call):
+            ingress.validate(inlet, flow_id, message)
         received = now_ms()
         admitted = Admitted(
             xaction_id=xaction_id(received),
@@ -366,9 +384,11 @@ class Collection:
             )
         del batch
         requested = ingress.requested_flow(call)
+        sync = sync_validation(call)
         if requested:  # a header names the flow of every member: a wrong one fails them all
             ingress.flow(inlet, requested, {})
         errors: dict[int, str] = {}
+        invalid: dict[int, str] = {}  # syncValidation's findings, per member of a known flow
         # Per member: its flow (one shared string per flow) and its stored bytes, or None.
         flows: list[str | None] = []
         bodies: list[bytes | None] = []
@@ -380,12 +400,23 @@ class Collection:
             else:
                 try:
                     flow_id = sys.intern(ingress.flow(inlet, requested, message))
+                    if sync:
+                        ingress.validate(inlet, flow_id, message)
                 except Refused as refused:
-                    errors[i] = _detail(refused)
+                    if flow_id is None:
+                        errors[i] = _detail(refused)
+                    else:  # told only once the batch is verified (below)
+                        invalid[i] = _detail(refused)
             flows.append(flow_id)
-            bodies.append(None if flow_id is None else jsonbytes.dumps_kept(message))
+            bodies.append(
+                None if flow_id is None or i in invalid else jsonbytes.dumps_kept(message)
+            )
         del messages
         delivery_ids = {flow: ingress.verify(inlet, flow, call) for flow in set(flows) if flow}
+        # After verification: an unverified body earns no answer about its content. A member
+        # that is not a valid envelope (syncValidation) is refused alone; the others land.
+        for i, detail in invalid.items():
+            flows[i], errors[i] = None, detail
         received = now_ms()
         batch_id = xaction_id(received)
         admitted = _Admissions(batch_id, flows, bodies, delivery_ids)
@@ -452,14 +483,94 @@ class _Admissions(Sequence[Admitted]):
         return (self[n] for n in range(len(self.members)))
 
 
+def sync_validation(call: Call) -> bool:
+    """Whether the sender asked for ``syncValidation`` (``true`` or ``false``, any case; a 400
+    for anything else, as the parameter is a boolean)."""
+    value = call.arg("syncValidation")
+    if value is None or value.lower() == "false":
+        return False
+    if value.lower() == "true":
+        return True
+    raise problem(
+        400,
+        f"syncValidation: must be true or false (got {value[:20]!r})",
+        service=SERVICE,
+    )
+
+
+def xdm_problems(message: Any, schema_id: str | None = None) -> list[str]:
+    """Every way ``message`` is not an XDM envelope as Adobe's streaming inlet documents one
+    (``header.schemaRef``, ``body.xdmMeta.schemaRef``, ``body.xdmEntity``), each naming its
+    path; empty when it is one. ``schema_id``, when the flow's target names a schema, is the
+    one both references must name."""
+    if not isinstance(message, dict):
+        return [f"the message must be an XDM envelope, a JSON object (got {_kind(message)})"]
+    found: list[str] = []
+    header = _member(message, "header", "", found)
+    body = _member(message, "body", "", found)
+    header_ref = _schema_ref(header, "header.", found) if header is not None else None
+    meta = _member(body, "xdmMeta", "body.", found) if body is not None else None
+    meta_ref = _schema_ref(meta, "body.xdmMeta.", found) if meta is not None else None
+    if body is not None:
+        _member(body, "xdmEntity", "body.", found)
+    if header_ref is not None and meta_ref is not None and header_ref != meta_ref:
+        found.append(
+            f"body.xdmMeta.schemaRef.id: {_short(meta_ref)} is not the schema the header names "
+            f"({_short(header_ref)}); both must name the dataset's schema"
+        )
+    if schema_id is not None:
+        for path, ref in (("header", header_ref), ("body.xdmMeta", meta_ref)):
+            if ref is not None and ref != schema_id:
+                found.append(
+                    f"{path}.schemaRef.id: {_short(ref)} is not the schema of the flow's "
+                    f"dataset ({_short(schema_id)})"
+                )
+    return found
+
+
+def _member(parent: dict[str, Any], key: str, prefix: str, found: list[str]) -> Any:
+    value = parent.get(key)
+    if isinstance(value, dict):
+        return value
+    found.append(
+        f"{prefix}{key}: missing"
+        if value is None
+        else f"{prefix}{key}: must be an object (got {_kind(value)})"
+    )
+    return None
+
+
+def _schema_ref(parent: dict[str, Any], prefix: str, found: list[str]) -> str | None:
+    ref = _member(parent, "schemaRef", prefix, found)
+    if ref is None:
+        return None
+    value = ref.get("id")
+    if isinstance(value, str) and value:
+        return value
+    found.append(
+        f"{prefix}schemaRef.id: missing"
+        if value is None
+        else f"{prefix}schemaRef.id: must be the schema's id, a non-empty string"
+    )
+    return None
+
+
+def _short(value: str) -> str:
+    return repr(value[:120] + "…" if len(value) > 120 else value)
+
+
 def _member_id(delivery_id: str | None, index: int) -> str | None:
     return None if delivery_id is None else f"{delivery_id}#{index}"
 
 
 def _kind(value: Any) -> str:
-    return {list: "an array", str: "a string", bool: "true or false", type(None): "null"}.get(
-        type(value), "a number"
-    )
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "true or false",
+        type(None): "null",
+    }.get(type(value), "a number")
 
 
 def _detail(refused: Refused) -> str:
