@@ -42,6 +42,8 @@ def served(tmp_path_factory) -> Iterator[str]:
 
 
 def _connect(served: str, tmp_path: Path, name: str, *extra: str) -> dict:
+    # --raw: the records these tests send are plain JSON, not XDM envelopes (an XDM flow
+    # would record each as a failure).
     dataset = sf("datasets", "create", name, cwd=tmp_path, platform=served).stdout.strip()
     connected = json.loads(
         sf(
@@ -51,6 +53,7 @@ def _connect(served: str, tmp_path: Path, name: str, *extra: str) -> dict:
             dataset,
             "--name",
             name,
+            "--raw",
             *extra,
             "--json",
             cwd=tmp_path,
