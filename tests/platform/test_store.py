@@ -4,6 +4,9 @@ earlier schema is migrated to the current one, and a file from a newer sourceflo
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -311,3 +314,47 @@ def test_a_migration_that_fails_leaves_the_file_as_it_was(tmp_path: Path) -> Non
         assert db.execute("PRAGMA user_version").fetchone()[0] == 0
         states = [r[0] for r in db.execute("SELECT state FROM messages ORDER BY seq")]
         assert states == STATES[:4]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no fcntl: one writer process there")
+def test_writers_in_other_processes_queue_on_the_writer_lock(tmp_path):
+    """A write transaction waits while another process holds the writer lock, and goes on as
+    soon as it is let go (blocked, not polling SQLite's busy handler)."""
+    store = Store(tmp_path)
+    other = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(store.path) + ".writer"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "held"
+        done = threading.Event()
+
+        def write() -> None:
+            with store.transaction() as db:
+                db.execute("UPDATE ingest_mark SET through_seq = through_seq")
+            done.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert not done.wait(0.5), "the transaction did not wait for the other process's lock"
+        assert other.stdin is not None
+        other.stdin.write("go\n")
+        other.stdin.flush()
+        assert done.wait(10), "the transaction did not go on once the lock was let go"
+        writer.join()
+    finally:
+        other.kill()
+        other.wait()
+        store.close()
+
+
+_HOLD_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.readline()
+fcntl.flock(fd, fcntl.LOCK_UN)
+"""
