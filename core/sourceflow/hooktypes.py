@@ -11,9 +11,8 @@ well (120 M instructions more, callgrind; ``sourceflow plugins`` takes 371 M in 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from attrs import define, field
 
 JSON = dict[str, Any]
 
@@ -27,7 +26,7 @@ InletOwner = Literal["connection", "flow"]
 # --- connection specs -------------------------------------------------------------------------
 
 
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class AuthSpec:
     """One way to authenticate: ``spec`` is a JSON schema of the ``auth.params`` it takes."""
 
@@ -37,7 +36,7 @@ class AuthSpec:
     description: str | None = None
 
 
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class SourceSpec:
     """The schema of a source connection's ``params``, and catalogue attributes."""
 
@@ -47,7 +46,7 @@ class SourceSpec:
     attributes: JSON | None = None
 
 
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class ExploreSpec:
     """How explore requests and answers look for this source."""
 
@@ -57,7 +56,7 @@ class ExploreSpec:
     response_spec: JSON | None = None
 
 
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class ConnectionSpec:
     """A connector's fixed description: its id, auth specs, source spec and explore spec."""
 
@@ -108,7 +107,7 @@ def secret_fields(schema: Any) -> frozenset[str]:
     return frozenset(found)
 
 
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class FlowSpec:
     """Which source and target specs a flow may join, and what it may transform."""
 
@@ -116,8 +115,8 @@ class FlowSpec:
     name: str
     provider_id: str
     version: str = "1.0"
-    source_connection_spec_ids: list[str] = field(factory=list)
-    target_connection_spec_ids: list[str] = field(factory=list)
+    source_connection_spec_ids: list[str] = field(default_factory=list)
+    target_connection_spec_ids: list[str] = field(default_factory=list)
     transformations: list[JSON] | None = None
     attributes: JSON | None = None
 
@@ -138,7 +137,7 @@ def generic_streaming_flow_spec(*connection_spec_ids: str) -> FlowSpec:
 # --- hook records -----------------------------------------------------------------------------
 
 
-@define(kw_only=True, frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Source:
     """A source a plugin provides (returned by ``sourceflow_sources``).
 
@@ -195,7 +194,7 @@ class Source:
         return self.connection_spec.secret_fields() | extra
 
 
-@define(kw_only=True, frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class ExploreRequest:
     """An explore call: ``objectType``, ``object``, ``fileType``, ``preview``, ``sourceParams``."""
 
@@ -203,10 +202,10 @@ class ExploreRequest:
     object: str | None = None
     file_type: str | None = None
     preview: bool = False
-    source_params: JSON = field(factory=dict)
+    source_params: JSON = field(default_factory=dict)
 
 
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class ExploreResult:
     """What explore answers: the objects on offer, or one object's structure and a preview."""
 
@@ -216,7 +215,7 @@ class ExploreResult:
     data: list[JSON] | None = None
 
 
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class SourceParams:
     """The ``data`` and ``params`` of a source connection for one object."""
 
@@ -224,7 +223,7 @@ class SourceParams:
     params: JSON | None = None
 
 
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class Endpoint:
     """A flow's streaming endpoint once it exists.
 
@@ -248,7 +247,7 @@ class Endpoint:
         return self.webhook_url or self.inlet_url
 
 
-@define(kw_only=True, frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Page:
     """Records read together, and the cursor to resume from once they are all written.
 
@@ -260,13 +259,7 @@ class Page:
     state: JSON
 
 
-def _records_or_pages(result: ReadResult, attribute: Any, pages: Iterable[Page] | None) -> None:
-    given = not (isinstance(result.records, tuple) and not result.records) or result.state
-    if pages is not None and given:
-        raise ValueError("ReadResult takes records and state, or pages, not both")
-
-
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class ReadResult:
     """One scheduled read: records (an iterable, read lazily) and the cursor to resume from, or
     pages, each with the cursor after it (see ``docs/hooks.md``, ``sourceflow_read``).
@@ -281,12 +274,17 @@ class ReadResult:
     """
 
     records: Iterable[JSON] = ()
-    state: JSON = field(factory=dict)
-    pages: Iterable[Page] | None = field(default=None, validator=_records_or_pages)
-    counters: dict[str, int] = field(factory=dict)
+    state: JSON = field(default_factory=dict)
+    pages: Iterable[Page] | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        given = not (isinstance(self.records, tuple) and not self.records) or self.state
+        if self.pages is not None and given:
+            raise ValueError("ReadResult takes records and state, or pages, not both")
 
 
-@define(kw_only=True, frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Delivery:
     """An inbound delivery at the inlet, as the sender made it.
 
@@ -299,10 +297,10 @@ class Delivery:
     headers: Mapping[str, str]
     query: Mapping[str, str]
     body: bytes
-    config: JSON = field(factory=dict)
+    config: JSON = field(default_factory=dict)
 
 
-@define(kw_only=True, frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Verdict:
     """A plugin's judgement of a delivery.
 
@@ -316,7 +314,7 @@ class Verdict:
     reason: str | None = None
 
 
-@define(kw_only=True, frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Step:
     """A lifecycle step, as observers see it.
 
@@ -328,4 +326,4 @@ class Step:
 
     name: str
     source: str
-    detail: Mapping[str, Any] = field(factory=dict)
+    detail: Mapping[str, Any] = field(default_factory=dict)
