@@ -25,7 +25,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 import sourceflow
 from sourceflow import (
@@ -295,6 +294,9 @@ def sourceflow_mapping_defaults(
 def delivery_url(endpoint: Endpoint) -> str:
     """Where Shopify delivers (the relay in front of the inlet, or the inlet), with the flow
     in its query: Shopify cannot add headers to a delivery."""
+    # Imported here: urllib.parse costs loading the plugin 12 M instructions (callgrind).
+    from urllib.parse import urlencode
+
     url = endpoint.deliver_to
     joiner = "&" if "?" in url else "?"
     return f"{url}{joiner}{urlencode({FLOW_HEADER: endpoint.flow_id})}"
