@@ -78,6 +78,22 @@ def test_loading_the_installed_plugins_imports_nothing_heavy(code):
     # The plugins were loaded through their entry points, not skipped.
     assert {"sourceflow_http.plugin", "sourceflow_stripe.plugin"} <= found
     assert not found & set(HEAVY)
+    # Nor the records only hook calls build: the plugins name them inside their hooks.
+    assert "sourceflow.hookcalls" not in found
+
+
+def test_the_records_hook_calls_build_load_on_first_use():
+    found = imported_after(
+        "import sourceflow\n"
+        "from sourceflow.hooktypes import Verdict\n"
+        "assert sourceflow.Verdict is Verdict\n"
+        "assert Verdict(authentic=False, reason='x').delivery_id is None"
+    )
+    assert "sourceflow.hookcalls" in found
+    from sourceflow import hooktypes
+
+    with pytest.raises(AttributeError, match="no attribute 'Verdic'"):
+        _ = hooktypes.Verdic  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["connect", "--help"], ["relay", "--help"]])
