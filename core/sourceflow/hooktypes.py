@@ -6,14 +6,17 @@ resources too, but their home is here, beside ``Source``: a plugin builds its ``
 is loaded, and importing :mod:`sourceflow.model` for them would build every resource class as
 well (120 M instructions more, callgrind; ``sourceflow plugins`` takes 371 M in all).
 :mod:`sourceflow.wire` converts them as it converts the models.
+
+The records only hook calls build (``Delivery``, ``Verdict``, ``ReadResult`` …) are defined in
+:mod:`sourceflow.hookcalls` and loaded from here on first use, so that loading the plugins
+builds only the specs and sources they declare. All are dataclasses: attrs would cost start-up
+its own import besides (``sourceflow plugins`` never imports attrs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
-
-from attrs import define, field
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 JSON = dict[str, Any]
 
@@ -27,7 +30,7 @@ InletOwner = Literal["connection", "flow"]
 # --- connection specs -------------------------------------------------------------------------
 
 
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class AuthSpec:
     """One way to authenticate: ``spec`` is a JSON schema of the ``auth.params`` it takes."""
 
@@ -37,7 +40,7 @@ class AuthSpec:
     description: str | None = None
 
 
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class SourceSpec:
     """The schema of a source connection's ``params``, and catalogue attributes."""
 
@@ -47,7 +50,7 @@ class SourceSpec:
     attributes: JSON | None = None
 
 
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class ExploreSpec:
     """How explore requests and answers look for this source."""
 
@@ -57,7 +60,7 @@ class ExploreSpec:
     response_spec: JSON | None = None
 
 
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class ConnectionSpec:
     """A connector's fixed description: its id, auth specs, source spec and explore spec."""
 
@@ -108,7 +111,7 @@ def secret_fields(schema: Any) -> frozenset[str]:
     return frozenset(found)
 
 
-@define(kw_only=True)
+@dataclass(kw_only=True)
 class FlowSpec:
     """Which source and target specs a flow may join, and what it may transform."""
 
@@ -116,8 +119,8 @@ class FlowSpec:
     name: str
     provider_id: str
     version: str = "1.0"
-    source_connection_spec_ids: list[str] = field(factory=list)
-    target_connection_spec_ids: list[str] = field(factory=list)
+    source_connection_spec_ids: list[str] = field(default_factory=list)
+    target_connection_spec_ids: list[str] = field(default_factory=list)
     transformations: list[JSON] | None = None
     attributes: JSON | None = None
 
@@ -138,7 +141,7 @@ def generic_streaming_flow_spec(*connection_spec_ids: str) -> FlowSpec:
 # --- hook records -----------------------------------------------------------------------------
 
 
-@define(kw_only=True, frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Source:
     """A source a plugin provides (returned by ``sourceflow_sources``).
 
@@ -195,137 +198,40 @@ class Source:
         return self.connection_spec.secret_fields() | extra
 
 
-@define(kw_only=True, frozen=True)
-class ExploreRequest:
-    """An explore call: ``objectType``, ``object``, ``fileType``, ``preview``, ``sourceParams``."""
+# --- hook records, loaded on first use --------------------------------------------------------
 
-    object_type: str = "rest"
-    object: str | None = None
-    file_type: str | None = None
-    preview: bool = False
-    source_params: JSON = field(factory=dict)
+_LATER = frozenset(
+    {
+        "ExploreRequest",
+        "ExploreResult",
+        "SourceParams",
+        "Endpoint",
+        "Page",
+        "ReadResult",
+        "Delivery",
+        "Verdict",
+        "Step",
+    }
+)
 
-
-@define(kw_only=True)
-class ExploreResult:
-    """What explore answers: the objects on offer, or one object's structure and a preview."""
-
-    items: list[JSON] | None = None
-    format: str | None = None
-    schema: JSON | None = None
-    data: list[JSON] | None = None
-
-
-@define(kw_only=True)
-class SourceParams:
-    """The ``data`` and ``params`` of a source connection for one object."""
-
-    data_format: str | None = "json"
-    params: JSON | None = None
-
-
-@define(kw_only=True)
-class Endpoint:
-    """A flow's streaming endpoint once it exists.
-
-    ``object`` is the object or event type ``connect`` was given (``--object``), e.g. the
-    Shopify topic to subscribe; None at teardown and when none was given. ``webhook_url`` is
-    where a provider should deliver instead of the inlet itself: the same inlet path on
-    ``sourceflow relay`` (``connect --webhook-base``), which verifies and de-duplicates in
-    front of Adobe's inlet; None to deliver to the inlet. Subscribe :attr:`deliver_to`.
-    """
-
-    inlet_id: str
-    inlet_url: str
-    flow_id: str
-    authentication_required: bool = False
-    webhook_url: str | None = None
-    object: str | None = None
-
-    @property
-    def deliver_to(self) -> str:
-        """The URL to give the provider: the relay's when there is one, else the inlet's."""
-        return self.webhook_url or self.inlet_url
+if TYPE_CHECKING:
+    from sourceflow.hookcalls import Delivery as Delivery
+    from sourceflow.hookcalls import Endpoint as Endpoint
+    from sourceflow.hookcalls import ExploreRequest as ExploreRequest
+    from sourceflow.hookcalls import ExploreResult as ExploreResult
+    from sourceflow.hookcalls import Page as Page
+    from sourceflow.hookcalls import ReadResult as ReadResult
+    from sourceflow.hookcalls import SourceParams as SourceParams
+    from sourceflow.hookcalls import Step as Step
+    from sourceflow.hookcalls import Verdict as Verdict
 
 
-@define(kw_only=True, frozen=True)
-class Page:
-    """Records read together, and the cursor to resume from once they are all written.
+def __getattr__(name: str) -> Any:
+    # The records only hook calls build live in sourceflow.hookcalls (see there why).
+    if name not in _LATER:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from sourceflow import hookcalls
 
-    The platform writes a page's rows and stores its ``state`` in one transaction, so a run
-    that fails or is killed after it resumes from there: nothing read again, nothing skipped.
-    """
-
-    records: Sequence[JSON]
-    state: JSON
-
-
-def _records_or_pages(result: ReadResult, attribute: Any, pages: Iterable[Page] | None) -> None:
-    given = not (isinstance(result.records, tuple) and not result.records) or result.state
-    if pages is not None and given:
-        raise ValueError("ReadResult takes records and state, or pages, not both")
-
-
-@define(kw_only=True)
-class ReadResult:
-    """One scheduled read: records (an iterable, read lazily) and the cursor to resume from, or
-    pages, each with the cursor after it (see ``docs/hooks.md``, ``sourceflow_read``).
-
-    :param records: the records, consumed lazily; ``state`` is read once they are exhausted.
-    :param state: the cursor to store once every record is written.
-    :param pages: instead of ``records`` and ``state``: :class:`Page` after page, each stored
-        with its cursor; the last page's state is the next run's cursor.
-    :param counters: counts the plugin keeps while reading (``retries``: requests sent
-        again; ``throttled``: answers refusing for the rate), shown in the run's
-        ``metrics.statusSummary.extensions`` as they change, failed runs included.
-    """
-
-    records: Iterable[JSON] = ()
-    state: JSON = field(factory=dict)
-    pages: Iterable[Page] | None = field(default=None, validator=_records_or_pages)
-    counters: dict[str, int] = field(factory=dict)
-
-
-@define(kw_only=True, frozen=True)
-class Delivery:
-    """An inbound delivery at the inlet, as the sender made it.
-
-    ``body`` holds the raw bytes, because signatures are computed over them, not over parsed
-    JSON. Header names are lower-case.
-    """
-
-    inlet_id: str
-    flow_id: str | None
-    headers: Mapping[str, str]
-    query: Mapping[str, str]
-    body: bytes
-    config: JSON = field(factory=dict)
-
-
-@define(kw_only=True, frozen=True)
-class Verdict:
-    """A plugin's judgement of a delivery.
-
-    :param authentic: False refuses the delivery with 401 and ``reason``; it is not stored.
-    :param delivery_id: the sender's id for the delivery (e.g. ``X-Shopify-Webhook-Id``);
-        a second delivery with the same id is acknowledged and not stored again.
-    """
-
-    authentic: bool
-    delivery_id: str | None = None
-    reason: str | None = None
-
-
-@define(kw_only=True, frozen=True)
-class Step:
-    """A lifecycle step, as observers see it.
-
-    :param name: ``base_connection``, ``explore``, ``source_connection``,
-        ``target_connection``, ``mapping``, ``flow``, ``endpoint``, ``teardown``, ``run``.
-    :param source: the source's name.
-    :param detail: ids and names involved (never credentials).
-    """
-
-    name: str
-    source: str
-    detail: Mapping[str, Any] = field(factory=dict)
+    value = getattr(hookcalls, name)
+    globals()[name] = value
+    return value

@@ -17,15 +17,15 @@ arguments and results redacted.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import pluggy
-from attrs import define, field
 
 from sourceflow import entrypoints, hookspecs, redact
 from sourceflow.errors import PluginError, UnknownSource
@@ -44,7 +44,7 @@ OBSERVERS = frozenset(
 )
 
 
-@define(kw_only=True, frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class LoadFailure:
     """A plugin that was left out, and why."""
 
@@ -52,7 +52,7 @@ class LoadFailure:
     error: str
 
 
-@define(kw_only=True, frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class Blocked:
     """An installed plugin that was not loaded because a selection left it out, and why."""
 
@@ -60,7 +60,7 @@ class Blocked:
     reason: str
 
 
-@define(kw_only=True, frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class NotInstalled:
     """A distribution named in a selection (allow- or deny-list) that is not installed."""
 
@@ -68,7 +68,7 @@ class NotInstalled:
     listed_in: str
 
 
-@define(kw_only=True, frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class PluginInfo:
     """What ``sourceflow plugins`` shows for one plugin."""
 
@@ -78,20 +78,20 @@ class PluginInfo:
     sources: tuple[Source, ...]
 
 
-@define
+@dataclass
 class Registry:
     """Wraps pluggy's manager with sourceflow's rules: allow-list, failures, source ownership."""
 
-    pm: pluggy.PluginManager = field(factory=lambda: _new_manager())
-    failures: list[LoadFailure] = field(factory=list)
-    blocked: list[Blocked] = field(factory=list)
-    not_installed: list[NotInstalled] = field(factory=list)
-    _deny: dict[str, str] = field(factory=dict)
-    _versions: dict[str, str | None] = field(factory=dict)
-    _sources: dict[str, tuple[Source, str]] = field(factory=dict)
+    pm: pluggy.PluginManager = field(default_factory=lambda: _new_manager())
+    failures: list[LoadFailure] = field(default_factory=list)
+    blocked: list[Blocked] = field(default_factory=list)
+    not_installed: list[NotInstalled] = field(default_factory=list)
+    _deny: dict[str, str] = field(default_factory=dict, init=False)
+    _versions: dict[str, str | None] = field(default_factory=dict, init=False)
+    _sources: dict[str, tuple[Source, str]] = field(default_factory=dict, init=False)
     # Per (hook, owner): the owner-only hook caller, and whether the owner implements the
     # hook. The inlet asks both for every delivery; registering or dropping a plugin clears it.
-    _routes: dict[tuple[str, str], tuple[Any, bool]] = field(factory=dict)
+    _routes: dict[tuple[str, str], tuple[Any, bool]] = field(default_factory=dict, init=False)
 
     # --- loading ------------------------------------------------------------------------------
 
@@ -411,7 +411,13 @@ def trace_hooks(pm: pluggy.PluginManager, write: Callable[[str], object]) -> Cal
 
 
 def _shown(value: Any, limit: int = 400) -> str:
+    # Hook arguments are hook records (dataclasses) or Flow Service models (attrs); attrs is
+    # imported here, when tracing, so that listing plugins never loads it.
+    import attrs
+
     def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return plain({f.name: getattr(v, f.name) for f in dataclasses.fields(v)})
         if attrs.has(type(v)):
             return plain(attrs.asdict(v, recurse=False))
         if isinstance(v, Mapping):

@@ -8,6 +8,7 @@ JSON path, so a caller can say exactly which field to fix.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
@@ -57,8 +58,15 @@ _HOOKTYPE_MODELS = frozenset(
 )
 
 
-def _omit(cls: type, a: attrs.Attribute[Any]) -> bool:
-    return a.default is None or (cls, a.name) in _OMIT_WHEN_DEFAULT
+def _fields(cls: type) -> list[tuple[str, Any]]:
+    """Each field's name and default: models are attrs classes, the hook records dataclasses."""
+    if attrs.has(cls):
+        return [(a.name, a.default) for a in attrs.fields(cls)]
+    return [(f.name, f.default) for f in dataclasses.fields(cls)]
+
+
+def _omit(cls: type, name: str, default: Any) -> bool:
+    return default is None or (cls, name) in _OMIT_WHEN_DEFAULT
 
 
 def _make_converter() -> Converter:
@@ -72,20 +80,20 @@ def _make_converter() -> Converter:
     conv.register_structure_hook_func(lambda t: t == hooktypes.JSON, lambda v, t: _expect_object(v))
 
     def is_model(cls: Any) -> bool:
-        return attrs.has(cls) and (
-            getattr(cls, "__module__", "") == model.__name__ or cls in _HOOKTYPE_MODELS
+        return cls in _HOOKTYPE_MODELS or (
+            attrs.has(cls) and getattr(cls, "__module__", "") == model.__name__
         )
 
     def unstructure_factory(cls: type) -> Any:
         overrides: dict[str, Any] = {
-            a.name: override(rename=_key(cls, a.name), omit_if_default=_omit(cls, a))
-            for a in attrs.fields(cls)
+            name: override(rename=_key(cls, name), omit_if_default=_omit(cls, name, default))
+            for name, default in _fields(cls)
         }
         return make_dict_unstructure_fn(cls, conv, **overrides)
 
     def structure_factory(cls: type) -> Any:
         overrides: dict[str, Any] = {
-            a.name: override(rename=_key(cls, a.name)) for a in attrs.fields(cls)
+            name: override(rename=_key(cls, name)) for name, _ in _fields(cls)
         }
         return make_dict_structure_fn(cls, conv, _cattrs_detailed_validation=True, **overrides)
 

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import sourceflow
-from sourceflow import PROVIDER_STREAMING, AuthSpec, ConnectionSpec, FlowSpec, Source, SourceParams
+from sourceflow import PROVIDER_STREAMING, AuthSpec, ConnectionSpec, FlowSpec, Source
 
 # The package root loads the resource models on first use of one (``sourceflow.Auth`` in a
 # hook): listing the plugins should not build every class of them.
 if TYPE_CHECKING:
-    from sourceflow import Auth
+    from sourceflow import Auth, SourceParams
 
 CONNECTION_SPEC_ID = "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb"
 FLOW_SPEC_PLAIN = "d8a6f005-7eaf-4153-983e-e8574508b877"
@@ -109,4 +109,4 @@ def sourceflow_authenticate(source: Source, credentials: Mapping[str, Any]) -> A
 @sourceflow.hookimpl
 def sourceflow_source_params(source: Source, object: str | None) -> SourceParams:
     """The HTTP source connection names only its base connection and spec: no data, no params."""
-    return SourceParams(data_format=None, params=None)
+    return sourceflow.SourceParams(data_format=None, params=None)

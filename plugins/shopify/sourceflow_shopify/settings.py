@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from attrs import frozen
 
-
-@frozen
+# A dataclass, not attrs: the plugin loads this module, and ``sourceflow plugins`` never imports
+# attrs.
+@dataclass(frozen=True)
 class Setting:
     """One setting: its ``--param`` name, the environment variable read when it is not given."""
 

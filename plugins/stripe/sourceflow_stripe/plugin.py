@@ -16,18 +16,11 @@ import sourceflow
 from sourceflow import (
     AuthSpec,
     ConnectionSpec,
-    Delivery,
-    Endpoint,
-    ExploreRequest,
-    ExploreResult,
     ExploreSpec,
     FlowSpec,
-    ReadResult,
     Source,
     SourceflowError,
-    SourceParams,
     SourceSpec,
-    Verdict,
 )
 from sourceflow_stripe import reader
 
@@ -37,7 +30,19 @@ from sourceflow_stripe import reader
 if TYPE_CHECKING:
     import httpx
 
-    from sourceflow import Auth, Connection, Flow, MappingRule
+    from sourceflow import (
+        Auth,
+        Connection,
+        Delivery,
+        Endpoint,
+        ExploreRequest,
+        ExploreResult,
+        Flow,
+        MappingRule,
+        ReadResult,
+        SourceParams,
+        Verdict,
+    )
     from sourceflow.http import RetryPolicy
     from sourceflow_stripe.api import StripeAPI
 
@@ -313,7 +318,7 @@ def sourceflow_explore(
             hint='send {"resourcePath": "charges"}, Base64-encoded',
         )
     if "resourcePath" not in request.source_params:
-        return ExploreResult(
+        return sourceflow.ExploreResult(
             items=[
                 {
                     "type": "table",
@@ -332,7 +337,7 @@ def sourceflow_explore(
     records = [reader.wrap(o) for o in page.get("data") or []]
     # An account with no objects yet still has a structure: take it from sample objects.
     shapes = records or [reader.wrap(o) for o in sample.objects(path)]
-    return ExploreResult(
+    return sourceflow.ExploreResult(
         format="hierarchical",
         schema=infer(shapes),
         data=records if request.preview else None,
@@ -347,7 +352,9 @@ def sourceflow_source_params(source: Source, object: str | None) -> SourceParams
             "Stripe needs a resource path",
             hint="pass --object with one of " + ", ".join(reader.RESOURCES),
         )
-    return SourceParams(data_format="json", params={"resourcePath": _resource(object, "object")})
+    return sourceflow.SourceParams(
+        data_format="json", params={"resourcePath": _resource(object, "object")}
+    )
 
 
 @sourceflow.hookimpl
@@ -382,14 +389,14 @@ def sourceflow_verify_delivery(source: Source, request: Delivery) -> Verdict:
 
     secret = request.config.get("webhookSecret")
     if not isinstance(secret, str) or not secret:
-        return Verdict(
+        return sourceflow.Verdict(
             authentic=False,
             reason="no webhookSecret is configured for this flow's Stripe connection",
         )
     try:
         webhooks.verify(request.headers.get("stripe-signature"), request.body, secret)
     except webhooks.SignatureError as exc:
-        return Verdict(authentic=False, reason=str(exc))
+        return sourceflow.Verdict(authentic=False, reason=str(exc))
     try:
         event = json.loads(request.body)
     except (ValueError, RecursionError):
@@ -399,7 +406,7 @@ def sourceflow_verify_delivery(source: Source, request: Delivery) -> Verdict:
         import hashlib
 
         event_id = "sha256:" + hashlib.sha256(request.body).hexdigest()
-    return Verdict(authentic=True, delivery_id=str(event_id))
+    return sourceflow.Verdict(authentic=True, delivery_id=str(event_id))
 
 
 @sourceflow.hookimpl

@@ -10,8 +10,7 @@ from __future__ import annotations
 import importlib
 import threading
 import time
-
-from attrs import evolve
+from dataclasses import replace
 
 from sourceflow import wire
 from sourceflow.errors import UnknownSource
@@ -113,7 +112,7 @@ class Specs:
             for spec in source.flow_specs:
                 known = merged.get(spec.id)
                 if known is None:
-                    merged[spec.id] = evolve(
+                    merged[spec.id] = replace(
                         spec,
                         source_connection_spec_ids=list(spec.source_connection_spec_ids),
                         target_connection_spec_ids=list(spec.target_connection_spec_ids),
