@@ -197,18 +197,32 @@ def check_key(key: str) -> None:
 
 
 def check_api_base(value: Any) -> str:
-    """``apiBase`` without its trailing slash, if it is an http(s) URL with a host and no query;
-    an error naming the setting otherwise."""
+    """``apiBase`` without its trailing slash, if it is Stripe's own (``https://api.stripe.com``)
+    or an http(s) URL on this machine (a loopback host) with no query; an error naming the
+    setting otherwise.
+
+    Each pull sends the connection's secret key to this URL, and anyone who may PATCH the
+    connection may change it: a base anywhere else would let them have the key sent to a host
+    of their choosing. Test servers (``python -m sourceflow_stripe.sample``) run on loopback.
+    """
+    import ipaddress
     from urllib.parse import urlsplit
 
-    from sourceflow_stripe.api import API_BASE_ENV
+    from sourceflow_stripe.api import API_BASE_ENV, DEFAULT_API_BASE
 
     text = value.strip() if isinstance(value, str) else ""
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+    try:
+        host = parts.hostname or ""
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, or no host at all
+        loopback = False
+    stripe = text.rstrip("/") == DEFAULT_API_BASE
+    if parts.scheme not in ("http", "https") or parts.query or not (stripe or loopback):
         raise SourceflowError(
-            f"apiBase: {str(value)[:100]!r} is not an http(s) base URL",
-            hint=f"give Stripe's API base, e.g. https://api.stripe.com or "
+            f"apiBase: {str(value)[:100]!r} is neither Stripe's API base nor an http(s) URL on "
+            "this machine (a loopback host)",
+            hint=f"give https://api.stripe.com, or a test server's base such as "
             f"http://127.0.0.1:12111 (--param apiBase=… or {API_BASE_ENV})",
         )
     return text.rstrip("/")
@@ -227,9 +241,11 @@ def api_for(params: Mapping[str, Any], policy: RetryPolicy | None = None) -> Str
         )
     wanted = params.get("requestsPerSecond")
     rate = float(wanted) if isinstance(wanted, int | float) and wanted > 0 else None
+    base = params.get("apiBase")
     return StripeAPI(
         key,
-        base_url=params.get("apiBase"),
+        # Checked on every use, not only at connect: a PATCH may have changed it since.
+        base_url=check_api_base(base) if base else None,
         pacer=pacer_for(key, rate),
         http=_shared_http(),
         policy=policy,

@@ -23,7 +23,7 @@ import pytest
 
 from sourceflow import SourceflowError
 from sourceflow_stripe import sample
-from sourceflow_stripe.plugin import check_api_base
+from sourceflow_stripe.plugin import api_for, check_api_base
 
 ENV = "SOURCEFLOW_STRIPE_API_BASE"
 
@@ -178,8 +178,38 @@ def test_connect_fails_at_once_when_the_base_does_not_answer(
     assert code == 0 and json.loads(out) == []
 
 
-@pytest.mark.parametrize("base", ["ftp://127.0.0.1", "127.0.0.1:12111", "http://h/x?y=1", " "])
-def test_an_api_base_that_is_no_http_url_is_refused(base):
-    with pytest.raises(SourceflowError, match=r"apiBase: .* is not an http\(s\) base URL"):
+REFUSED = r"apiBase: .* is neither Stripe's API base nor an http\(s\) URL on this machine"
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "ftp://127.0.0.1", "127.0.0.1:12111", "http://127.0.0.1/x?y=1", " ",
+        # Anywhere else, the secret key would be sent to a host of the caller's choosing.
+        "http://attacker.example", "https://10.0.0.5:443", "https://api.stripe.com.evil.net",
+        "http://api.stripe.com", "https://user@evil.example/@127.0.0.1",
+    ],
+)  # fmt: skip
+def test_an_api_base_other_than_stripe_or_loopback_is_refused(base):
+    with pytest.raises(SourceflowError, match=REFUSED):
         check_api_base(base)
-    assert check_api_base("http://127.0.0.1:12111/") == "http://127.0.0.1:12111"
+
+
+@pytest.mark.parametrize(
+    ("base", "kept"),
+    [
+        ("http://127.0.0.1:12111/", "http://127.0.0.1:12111"),
+        ("http://127.0.0.2:9", "http://127.0.0.2:9"),
+        ("http://localhost:1", "http://localhost:1"),
+        ("http://[::1]:2", "http://[::1]:2"),
+        ("https://api.stripe.com/", "https://api.stripe.com"),
+    ],
+)
+def test_stripe_and_loopback_api_bases_are_kept(base, kept):
+    assert check_api_base(base) == kept
+
+
+def test_a_patched_api_base_is_checked_again_before_the_key_is_sent():
+    """connect checks apiBase; a PATCH can change it afterwards: every client checks it."""
+    with pytest.raises(SourceflowError, match=REFUSED):
+        api_for({"accessToken": sample.SAMPLE_KEY, "apiBase": "https://collector.example"})
