@@ -4,24 +4,17 @@ process gone when the platform stops."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import sqlite3
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from platform_testkit import FS, SCHEMA_ID, SSL, Builder
 
 from sourceflow.platform.app import PlatformConfig, create_app
-from sourceflow.platform.ingest.process import IngestProcess, pipelined
+from sourceflow.platform.ingest.process import IngestProcess
 from sourceflow.platform.server import background
-from sourceflow.platform.store.sqlite import Store
 
 DP = "/data/foundation/conversion"
 RULES = [
@@ -120,62 +113,3 @@ def test_the_ingest_process_maps_in_order_once_and_follows_a_replaced_mapping(tm
             "SELECT count(*) FROM messages WHERE seq > (SELECT through_seq FROM ingest_mark)"
         ).fetchone() == (0,)
         assert db.execute("SELECT count(*) FROM rows").fetchone() == (300,)
-
-
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
-@given(batch=st.integers(1, 40), rival=st.integers(1, 40), failing=st.sets(st.integers(0, 119)))
-def test_pipelined_batches_write_each_message_once_in_order_beside_a_rival(
-    tmp_path_factory, batch, rival, failing
-):
-    """The process's loop maps the next batch while the last is written. Beside a rival
-    worker moving the same mark (its writes refused then, and the loop starting again from
-    the disk's mark), every message still becomes exactly one row or failure, in order."""
-    data_dir = tmp_path_factory.mktemp("pipelined")
-    config = PlatformConfig(data_dir=data_dir, ingest=False, durability="normal")
-    app = create_app(config)
-    platform = app.state.platform
-    with background(app) as url, _client(url, config) as client:
-        chain = Builder(client).http_chain(mapping=RULES)
-        messages = [
-            {"visitor": {"email": "x@example.com"}, "n": n}  # no identity: a failure
-            if n in failing
-            else {"visitor": {"UUID": f"u-{n}", "email": f"U{n}@x.com"}, "n": n}
-            for n in range(120)
-        ]
-        batch_url = chain["inlet_url"].replace("/collection/", "/collection/batch/")
-        assert client.post(batch_url, json={"messages": messages}).status_code == 207
-        last = platform.store.row("SELECT max(seq) AS seq FROM messages")["seq"]
-        worker = platform.ingest
-        reader = Store(data_dir, "normal")
-        wake, stopping = threading.Event(), threading.Event()
-        loop = threading.Thread(
-            target=pipelined, args=(worker, reader, wake, stopping), kwargs={"batch": batch}
-        )
-        loop.start()
-        try:
-            for _ in range(3):
-                # The rival: a second writer of the same mark, for a few steps. Whichever
-                # moves it second is refused whole (nothing written) and reads it again.
-                with contextlib.suppress(RuntimeError):
-                    worker.step(rival)
-                wake.set()
-            # Then the loop alone must take the rest, from wherever the rival left the mark.
-            deadline = time.monotonic() + 20
-            while worker.mark() < last and time.monotonic() < deadline:
-                wake.set()
-                time.sleep(0.01)
-            assert worker.mark() == last
-        finally:
-            stopping.set()
-            wake.set()
-            loop.join(30)
-            reader.close()
-        assert not loop.is_alive()
-        rows = [json.loads(r)["_tenant"]["n"] for _, r in _rows(data_dir)]
-        with sqlite3.connect(data_dir / "platform.db") as db:
-            failed = [
-                json.loads(body)["n"]
-                for (body,) in db.execute("SELECT body FROM failures ORDER BY rowid")
-            ]
-        assert rows == [n for n in range(120) if n not in failing]
-        assert sorted(failed) == sorted(failing)

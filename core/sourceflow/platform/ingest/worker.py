@@ -113,16 +113,6 @@ def _failed(code: str, message: str) -> Outcome:
     return Outcome(code=code, message=redact.scrub(message))
 
 
-class Prepared(NamedTuple):
-    """Messages ``after`` < seq <= ``through``, mapped and encoded, not yet written."""
-
-    after: int
-    through: int
-    items: list[Written]
-    keys: list[str | None]
-    encoded: list[str | None]
-
-
 class Written(NamedTuple):
     """One message or record to record an :class:`Outcome` for."""
 
@@ -287,24 +277,17 @@ class IngestWorker:
 
     def step(self, batch: int = BATCH) -> int:
         """Process up to ``batch`` pending messages; how many were processed."""
-        prepared = self.prepare(self.mark(), batch)
-        return 0 if prepared is None else self.commit(prepared)
-
-    def prepare(
-        self, after: int, batch: int = BATCH, reader: Store | None = None
-    ) -> Prepared | None:
-        """Map up to ``batch`` messages past ``after`` (no write lock taken), or None when
-        there are none. ``reader``: a connection of its own to read them over, so a read does
-        not queue behind a commit of this worker's that waits for the writer lock."""
-        pending = (reader or self.store).rows(
+        mark = self.mark()
+        pending = self.store.rows(
             "SELECT seq, xaction_id, flow_id, received_ms, body FROM messages "
             "WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after, batch),
+            (mark, batch),
         )
         if not pending:
-            return None
-        # Each flow's plan, and whether its plugin picks the record out of a delivery, is
-        # asked for once per step, not once per message.
+            return 0
+        # Mapping runs outside the store's lock; only the writes take it. Each flow's plan,
+        # and whether its plugin picks the record out of a delivery, is asked for once per
+        # step, not once per message.
         flows: dict[str, tuple[FlowPlan | None, str | None]] = {}
         items = []
         keys: list[str | None] = []
@@ -315,13 +298,7 @@ class IngestWorker:
             outcome, key = self._outcome(plan, flow_id, body, picker)
             items.append(Written(flow_id, xaction_id, received_ms, outcome, body))
             keys.append(key)
-        return Prepared(after, pending[-1]["seq"], items, keys, encode_rows(items))
-
-    def commit(self, prepared: Prepared) -> int:
-        """Write what :meth:`prepare` made and move the mark past it, in one transaction;
-        how many messages that was. Refused (nothing written) unless the mark is still where
-        ``prepare`` started: a message is never written twice."""
-        items, keys, encoded = prepared.items, prepared.keys, prepared.encoded
+        encoded = encode_rows(items)
         with self.store.transaction(redoable=True) as db:
             if any(keys):
                 kept = _unpulled(db, items, keys)
@@ -329,13 +306,13 @@ class IngestWorker:
             write_outcomes(db, items, encoded)
             moved = db.execute(
                 "UPDATE ingest_mark SET through_seq = ? WHERE id = 1 AND through_seq = ?",
-                (prepared.through, prepared.after),
+                (pending[-1]["seq"], mark),
             ).rowcount
             if moved != 1:  # another worker took these first: write nothing twice
-                raise RuntimeError(f"the ingest mark moved past {prepared.after} under this worker")
+                raise RuntimeError(f"the ingest mark moved past {mark} under this worker")
         with self._progress:
             self._progress.notify_all()
-        return len(prepared.items)
+        return len(pending)
 
     def _flow(self, flow_id: str) -> tuple[FlowPlan | None, str | None]:
         """A flow's plan, and the plugin that picks its records out of deliveries, if any."""
