@@ -314,6 +314,21 @@ def test_every_mapping_problem_is_shown_on_its_own_line(served, tmp_path):
     assert "unknown function 'lowr'" in listed[1] and "lower() takes exactly 1" in listed[2]
 
 
+def test_local_problems_are_each_shown_once(served, tmp_path):
+    """A rules file refused before any request: each problem on its own line, once."""
+    bad = tmp_path / "rules.json"
+    bad.write_text('[{"sourceAttribute": "a"}, {"destinationXdmPath": "b"}]')
+    out = sf(
+        "connect", "http", "--dataset", "x", "--mapping", str(bad),
+        cwd=tmp_path, platform=served, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    problems = [line.strip() for line in out.stderr.splitlines() if line.startswith("  ")]
+    assert len(problems) >= 2, out.stderr
+    for problem in problems:
+        assert out.stderr.count(problem) == 1, out.stderr
+
+
 # --- the seed tutorial's own curl lines -----------------------------------------------------
 
 

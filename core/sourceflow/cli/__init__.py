@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from sourceflow import entrypoints, log
-from sourceflow.errors import PluginError, SourceflowError
+from sourceflow.errors import InvalidBody, PluginError, SourceflowError
 from sourceflow.redact import scrub
 
 COMMANDS = {
@@ -180,8 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     except SourceflowError as exc:
         if debug:
             raise
-        click.echo(f"error: {scrub(str(exc))}", err=True)
-        for line in problem_lines(exc):
+        lines = problem_lines(exc)
+        if lines and isinstance(exc, InvalidBody):
+            # Its message is the problems joined on one line: name what, then each once.
+            hint = f" ({exc.hint})" if exc.hint else ""
+            click.echo(f"error: invalid {exc.what}{hint}:", err=True)
+        else:
+            click.echo(f"error: {scrub(str(exc))}", err=True)
+        for line in lines:
             click.echo(f"  {scrub(line)}", err=True)
         return 1
     except KeyboardInterrupt:
