@@ -41,7 +41,7 @@ from sourceflow.engine.diff import (
     secret_hash,
     without_start,
 )
-from sourceflow.errors import BadRequest, Conflict, NotFound, SourceflowError, Unavailable
+from sourceflow.errors import Conflict, NotFound, SourceflowError, Unavailable
 from sourceflow.hooktypes import DATA_LAKE_SPEC_ID, Endpoint, Source, SourceParams, Step
 from sourceflow.plugins import Registry
 from sourceflow.state import Record, StateFile
@@ -311,11 +311,9 @@ class Engine:
         for round_ in range(SETTLE_ROUNDS):
             try:
                 self._walk(walk)
-            except (NotFound, BadRequest):
+            except NotFound:
                 # A resource this walk adopted from a racer is gone: that racer lost higher
-                # up the chain and gave its chain up. Reading it answers 404; creating a child
-                # of it answers 400 ("no base connection ..."). Walk again: it finds what is
-                # there now. A request that is bad in itself fails the same way each round.
+                # up the chain and gave its chain up. Walk again: it finds what is there now.
                 if round_ == SETTLE_ROUNDS - 1:
                     raise
             else:
