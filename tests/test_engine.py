@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from sourceflow import config, model, plugins
 from sourceflow.client import FlowServiceClient
 from sourceflow.engine import ChangeRefused, project
-from sourceflow.errors import InvalidBody, SourceflowError
+from sourceflow.errors import BadRequest, InvalidBody, SourceflowError
 from sourceflow.lifecycle import ConnectRequest, Lifecycle
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background
@@ -490,6 +490,75 @@ def test_concurrent_connects_of_one_name_make_no_duplicates(
             }
             if with_lock:
                 assert len(list(check.mapping_sets.list())) == 1
+
+
+def test_an_adopted_parent_deleted_before_its_child_is_made_is_made_again(
+    client, platform_url, sandbox, registry, tmp_path
+):
+    # The race the no-shared-lock test meets by chance, made to happen every time: this apply
+    # adopts a racer's base connection, then the racer gives its chain up (deletes it) before
+    # this apply creates the source connection on it, which the platform refuses with a 400.
+    dataset = client.datasets.create(model.Dataset(name="d"))
+    request = ConnectRequest(
+        source="http", name="same", dataset_id=dataset, credentials={"dataType": "raw"}
+    )
+    # The racer: its whole chain, less all but the base connection (what a racer that has
+    # made only that much leaves visible).
+    racing = Lifecycle(client, registry, StateFile(tmp_path / "racer.json")).engine.apply(request)
+    record = StateFile(tmp_path / "racer.json").get("same", client.settings.platform_url, sandbox)
+    assert record is not None
+    client.flows.delete(record.ids["flow"])
+    client.source_connections.delete(record.ids["source_connection"])
+    client.target_connections.delete(record.ids["target_connection"])
+    racer_id = record.ids["base_connection"]
+    assert racing[1].flow_id == record.ids["flow"]
+    gone: list[str] = []
+
+    def racer_gives_up(step: str, action: str, detail: str) -> None:
+        if step == "base_connection" and detail.startswith(racer_id) and not gone:
+            with client_in(platform_url, sandbox) as other:
+                other.connections.delete(racer_id)
+            gone.append(detail)
+
+    lifecycle = Lifecycle(client, registry, StateFile(tmp_path / "s.json"), progress=racer_gives_up)
+    connected = lifecycle.engine.apply(request)[1]
+    assert len(gone) == 1, "the race did not happen: the test proves nothing"
+    assert inventory(client)["connections"] == ["same base connection"]
+    (base,) = client.connections.list()
+    assert str(base.id) != racer_id
+    (source_connection,) = client.source_connections.list()
+    assert source_connection.base_connection_id == base.id
+    (flow,) = client.flows.list()
+    assert connected.flow_id == str(flow.id)
+
+
+def test_a_request_bad_in_itself_is_sent_once(client, registry, tmp_path):
+    # The 400 above walks again only because a parent is gone; a 400 with every parent in
+    # place (the platform refuses the mapping: ``lowr`` is no Data Prep function) is the
+    # caller's to see after one walk: a second one would reuse what the first one made.
+    dataset = client.datasets.create(model.Dataset(name="d"))
+    seen: list[str] = []
+    lifecycle = Lifecycle(
+        client,
+        registry,
+        StateFile(tmp_path / "s.json"),
+        progress=lambda step, action, _: seen.append(f"{step} {action}"),
+    )
+    rule = model.MappingRule(
+        source_attribute="lowr(a)", source_type="EXPRESSION", destination_xdm_path="b"
+    )
+    with pytest.raises(BadRequest):
+        lifecycle.engine.apply(
+            ConnectRequest(
+                source="http",
+                name="bad",
+                dataset_id=dataset,
+                credentials={"dataType": "raw"},
+                mapping=model.MappingSet(mappings=[rule]),
+            )
+        )
+    assert "base_connection created" in seen
+    assert not [s for s in seen if s.endswith(" reused")], seen
 
 
 def test_concurrent_applies_of_one_project_make_no_duplicates(platform_url, registry, tmp_path):

@@ -41,7 +41,7 @@ from sourceflow.engine.diff import (
     secret_hash,
     without_start,
 )
-from sourceflow.errors import Conflict, NotFound, SourceflowError, Unavailable
+from sourceflow.errors import BadRequest, Conflict, NotFound, SourceflowError, Unavailable
 from sourceflow.hooktypes import DATA_LAKE_SPEC_ID, Endpoint, Source, SourceParams, Step
 from sourceflow.plugins import Registry
 from sourceflow.state import Record, StateFile
@@ -315,6 +315,12 @@ class Engine:
                 # A resource this walk adopted from a racer is gone: that racer lost higher
                 # up the chain and gave its chain up. Walk again: it finds what is there now.
                 if round_ == SETTLE_ROUNDS - 1:
+                    raise
+            except BadRequest:
+                # Creating a child of such a resource answers 400, not 404 ("no base
+                # connection ..."). Only then walk again: a request bad in itself must fail
+                # once, not be sent again with the whole chain walked before it.
+                if round_ == SETTLE_ROUNDS - 1 or not self._lost_parent(walk):
                     raise
             else:
                 if not self._settle(walk):
@@ -861,6 +867,14 @@ class Engine:
             with suppress(NotFound, Conflict):
                 resources.delete(new_id)
         return str(rivals[0].id)
+
+    def _lost_parent(self, w: _Walk) -> bool:
+        """Whether a Flow Service resource this walk has built on is gone from the platform."""
+        for step in FLOW_SERVICE_STEPS:
+            id_ = w.ids.get(step)
+            if id_ and self._get_or_none(self._collection(step), id_) is None:
+                return True
+        return False
 
     def _settle(self, w: _Walk) -> bool:
         """Look again once the whole chain exists, when every racer's resources are visible:
