@@ -11,8 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from sourceflow.platform.ingress.commits import GroupCommit
+from sourceflow.platform.ingress.commits import GroupCommit, Insert
 from sourceflow.platform.store.sqlite import Store
 
 
@@ -154,3 +156,49 @@ def test_a_dead_commit_thread_answers_and_refuses_instead_of_hanging(
     asyncio.run(main())
     commits.stop()
     assert notes(store) == []
+
+
+# A write: ("insert", n) as an Insert, ("call", n) as a plain function; both insert n.
+writes_strategy = st.lists(
+    st.tuples(st.sampled_from(["insert", "call"]), st.integers(0, 6)), min_size=1, max_size=12
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(writes=writes_strategy)
+def test_inserts_merged_in_a_group_commit_as_if_each_ran_alone(
+    store: Store, writes: list[tuple[str, int]]
+) -> None:
+    # Inserts of one statement are written together, plain writes between them keep their
+    # place, and a duplicate key (an IntegrityError) fails only its own write: the outcome is
+    # that of running the writes one after another, each in its own transaction.
+    with store.transaction() as db:
+        db.execute("DELETE FROM notes")
+    commits = GroupCommit(store)
+    commits.start()
+
+    def write_of(kind: str, n: int) -> Callable[[sqlite3.Connection], int]:
+        return (
+            Insert("INSERT INTO notes (n) VALUES (?)", [(n,)], n) if kind == "insert" else insert(n)
+        )
+
+    async def main() -> list[int | BaseException]:
+        with store_held(store):  # every write queues, so they share one group
+            tasks = [asyncio.ensure_future(commits.write(write_of(k, n))) for k, n in writes]
+            await asyncio.sleep(0.02)
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        commits.stop()
+    seen: set[int] = set()
+    for (_, n), result in zip(writes, results, strict=True):
+        if n in seen:
+            assert isinstance(result, sqlite3.IntegrityError), (writes, results)
+        else:
+            assert result == n, (writes, results)
+        seen.add(n)
+    assert notes(store) == sorted(seen)

@@ -20,6 +20,7 @@ from platform_testkit import (
     sign,
 )
 
+from sourceflow import model, wire
 from sourceflow.hooktypes import PROVIDER_STREAMING
 
 
@@ -184,6 +185,17 @@ def test_a_malformed_batch_is_400(anonymous, chain, body):
     answer = anonymous.post(batch_url, content=body)
     assert answer.status_code == 400
     assert '{"messages": [...]}' in answer.json()["detail"]
+
+
+def test_the_answer_to_one_message_is_adobes_receipt(anonymous, chain):
+    # The inlet writes this answer by hand, not from the model: it must stay the model's
+    # wire form, with nothing more and nothing less.
+    answer = anonymous.post(chain["inlet_url"], json=SEED_MESSAGE)
+    assert answer.status_code == 200
+    body = answer.json()
+    receipt = wire.from_json(body, model.Receipt)
+    assert receipt.inlet_id == chain["inlet_id"]
+    assert wire.to_json(receipt) == body
 
 
 def test_an_acknowledged_message_is_in_the_sqlite_file(anonymous, chain, shared_platform):

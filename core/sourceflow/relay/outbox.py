@@ -28,7 +28,7 @@ from typing import Any
 from attrs import field, frozen
 
 from sourceflow.platform.ingress.commits import GroupCommit
-from sourceflow.platform.ingress.pipeline import Admitted, InletInfo
+from sourceflow.platform.ingress.pipeline import Admitted, InletInfo, Receipts
 
 DB = Any
 """A DB-API connection (sqlite3 or psycopg); the SQL below runs on both."""
@@ -375,12 +375,7 @@ class OutboxSink:
         self.outbox = outbox
         self.commits = commits
 
-    async def write(
-        self, inlet: InletInfo, received_ms: int, messages: Sequence[Admitted]
-    ) -> list[tuple[str, int]]:
+    def write(self, inlet: InletInfo, received_ms: int, messages: Sequence[Admitted]) -> Receipts:
         """Store the messages in one shared transaction; their receipts once it committed."""
         outbox = self.outbox
-        receipts: list[tuple[str, int]] = await self.commits.write(
-            lambda db: outbox.store(db, inlet, received_ms, messages)
-        )
-        return receipts
+        return self.commits.write(lambda db: outbox.store(db, inlet, received_ms, messages))

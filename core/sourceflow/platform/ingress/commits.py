@@ -12,16 +12,21 @@ and the relay's SQLite or PostgreSQL outbox (:mod:`sourceflow.relay.stores`).
 A write that fails (an integrity error, say) must not sink the others: when a group's
 transaction fails, each of its writes is retried in a transaction of its own, and only the
 failing ones get the error.
+
+The hand-over is on the inlet's hot path, so it is kept short: a write is queued on a C queue
+and answered through a future (no coroutine levels between), and an :class:`Insert` (a write
+that only inserts rows) is merged with its group's other inserts into one ``executemany``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from sourceflow.log import get_logger
 
@@ -41,6 +46,52 @@ MAX_GROUP = 2000
 """Writes per transaction at most: bounds how long one commit holds the store's lock."""
 
 
+class Insert:
+    """A write that inserts rows and answers a value known in advance.
+
+    The commit thread runs consecutive inserts of one statement as one ``executemany``: one
+    call into SQLite per group instead of one per request. Called on its own (when its group
+    failed and each write is retried alone), it inserts its own rows.
+    """
+
+    __slots__ = ("rows", "sql", "value")
+
+    def __init__(self, sql: str, rows: list[tuple[Any, ...]], value: Any) -> None:
+        self.sql = sql
+        self.rows = rows
+        self.value = value
+
+    def __call__(self, db: Any) -> Any:
+        """Insert the rows; the value."""
+        db.executemany(self.sql, self.rows)
+        return self.value
+
+
+def _run_group(db: Any, group: list[_Pending]) -> None:
+    run: list[_Pending] = []  # consecutive inserts of one statement, not yet written
+    for pending in group:
+        write = pending.write
+        if type(write) is Insert:
+            if run and cast(Insert, run[0].write).sql != write.sql:
+                _insert_run(db, run)
+                run = []
+            run.append(pending)
+            continue
+        if run:
+            _insert_run(db, run)
+            run = []
+        pending.value = write(db)
+    if run:
+        _insert_run(db, run)
+
+
+def _insert_run(db: Any, run: list[_Pending]) -> None:
+    inserts = [cast(Insert, p.write) for p in run]
+    db.executemany(inserts[0].sql, [row for insert in inserts for row in insert.rows])
+    for pending, insert in zip(run, inserts, strict=True):
+        pending.value = insert.value
+
+
 class _Pending:
     __slots__ = ("future", "loop", "ok", "value", "write")
 
@@ -50,6 +101,10 @@ class _Pending:
         self.loop = loop
         self.ok = False
         self.value: Any = None
+
+
+_STOP = object()
+"""Queued by :meth:`GroupCommit.stop` after the last write it lets in."""
 
 
 class GroupCommit:
@@ -63,9 +118,12 @@ class GroupCommit:
     def __init__(self, store: Transactional, on_commit: Callable[[], None] = lambda: None) -> None:
         self.store = store
         self.on_commit = on_commit
-        self._queue: list[_Pending] = []
-        self._ready = threading.Condition()
-        self._stopping = False
+        # A C queue, not a Condition over a list: handing a write over is on the inlet's hot
+        # path, and a Condition's wait and notify are Python code and a lock made per wait.
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Taken to let a write in and to close the door: no write is queued behind _STOP.
+        self._door = threading.Lock()
+        self._running = False
         self._thread: threading.Thread | None = None
         self.transactions = 0
         """Transactions committed so far (the benchmark reports writes per transaction)."""
@@ -74,56 +132,84 @@ class GroupCommit:
 
     def start(self) -> None:
         """Start the committing thread (a no-op when it runs)."""
-        with self._ready:
-            if self._thread is not None and self._thread.is_alive():
+        with self._door:
+            if self._running:
                 return
-            self._stopping = False
+            self._running = True
+            # A queue per run: a thread still finishing an earlier run keeps its own.
+            self._queue = queue.SimpleQueue()
             self._thread = threading.Thread(
-                target=self._run, name="sourceflow-commits", daemon=True
+                target=self._run, args=(self._queue,), name="sourceflow-commits", daemon=True
             )
             self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Commit what is queued, then stop the thread."""
-        with self._ready:
-            self._stopping = True
-            self._ready.notify()
+        with self._door:
+            was_running, self._running = self._running, False
             thread, self._thread = self._thread, None
+            if was_running:
+                self._queue.put(_STOP)
         if thread is not None:
             thread.join(timeout)
 
-    async def write(self, write: Callable[[Any], T]) -> T:
-        """Run ``write(db)`` inside a transaction shared with other writes; its result once
-        that transaction is committed (its exception, if it raised)."""
-        loop = asyncio.get_running_loop()
-        pending = _Pending(write, loop.create_future(), loop)
-        with self._ready:
-            if self._thread is None or self._stopping or not self._thread.is_alive():
-                raise RuntimeError("the platform is not running: its commit thread is stopped")
-            self._queue.append(pending)
-            self._ready.notify()
-        result: T = await pending.future
-        return result
+    def write(self, write: Callable[[Any], T]) -> asyncio.Future[T]:
+        """Queue ``write(db)`` to run inside a transaction shared with other writes; await the
+        answer for its result once that transaction is committed (its exception, if it raised).
 
-    def _run(self) -> None:
+        A future, not a coroutine: every level of ``await`` between the request and this wait
+        is walked twice per message (to suspend and to resume).
+
+        :raises RuntimeError: the commit thread is stopped.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._door:
+            if not self._running:
+                raise RuntimeError("the platform is not running: its commit thread is stopped")
+            self._queue.put(_Pending(write, future, loop))
+        return future
+
+    def _run(self, queued: queue.SimpleQueue[Any]) -> None:
         group: list[_Pending] = []
+        take = queued.get_nowait
         try:
             while True:
-                with self._ready:
-                    while not self._queue and not self._stopping:
-                        self._ready.wait()
-                    if not self._queue:
-                        return
-                    group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-                self._commit(group)
-                self._answer(group)
-                group = []
+                first = queued.get()
+                stopping = first is _STOP
+                if not stopping:
+                    group.append(first)
+                # Everything that arrived while the last commit was on the disk, at most
+                # MAX_GROUP: the rest waits for the next transaction.
+                while not stopping and len(group) < MAX_GROUP:
+                    try:
+                        item = take()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                    else:
+                        group.append(item)
+                if group:
+                    self._commit(group)
+                    self._answer(group)
+                    group = []
+                if stopping:
+                    return
         finally:
             # Were this thread to die of a bug, nobody may be left waiting: what was committed
             # is answered as committed, the rest with an error (their senders retry).
-            with self._ready:
-                self._stopping = True
-                stranded, self._queue = group + self._queue, []
+            with self._door:
+                if self._queue is queued:
+                    self._running = False
+            stranded = group
+            while True:
+                try:
+                    item = take()
+                except queue.Empty:
+                    break
+                if item is not _STOP:
+                    stranded.append(item)
             for pending in stranded:
                 if not pending.ok:
                     pending.value = RuntimeError("the commit thread stopped")
@@ -132,8 +218,7 @@ class GroupCommit:
     def _commit(self, group: list[_Pending]) -> None:
         try:
             with self.store.transaction() as db:
-                for pending in group:
-                    pending.value = pending.write(db)
+                _run_group(db, group)
             for pending in group:
                 pending.ok = True
         except Exception:
