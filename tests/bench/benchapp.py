@@ -5,8 +5,8 @@ settings of ``sourceflow platform serve``. ``POST /bench/noop`` reads the body a
 fixed JSON object through the same stack as the inlet (uvicorn, Starlette, the request-id
 middleware, a coroutine handler on the event loop), but stores nothing: it is the ceiling the
 inlet is compared with. ``GET /bench/stats`` answers the inlet's commit counts (transactions
-and writes), the seconds the garbage collector has run, and how many stored messages the
-ingest worker has yet to map. Neither exists in the product.
+and writes), the seconds the garbage collector has run, how many stored messages the
+ingest worker has yet to map, and the last row's and failure's sequence numbers. Neither exists in the product.
 
 ``python benchapp.py PORT bare`` serves instead a bare Starlette app with one ``POST
 /bench/noop`` route (no platform middleware, no platform at all), with the same server
@@ -65,6 +65,13 @@ def _stats(app: Starlette, clock: _GcClock) -> Callable[[Call], Awaitable[Respon
             platform.store.row, "SELECT coalesce(max(seq), 0) AS seq FROM messages"
         )
         mark = await anyio.to_thread.run_sync(platform.ingest.mark)
+        # What the mapped messages became: rows, or failures (a bench whose messages all fail
+        # would report failing as fast as mapping).
+        made = await anyio.to_thread.run_sync(
+            platform.store.row,
+            "SELECT (SELECT coalesce(max(seq), 0) FROM rows) AS rows, "
+            "(SELECT coalesce(max(seq), 0) FROM failures) AS failures",
+        )
         return answer(
             {
                 "transactions": commits.transactions,
@@ -72,6 +79,8 @@ def _stats(app: Starlette, clock: _GcClock) -> Callable[[Call], Awaitable[Respon
                 "gc_seconds": clock.seconds,
                 "unmapped": last["seq"] - mark,
                 "last_seq": last["seq"],
+                "rows": made["rows"],
+                "failures": made["failures"],
             }
         )
 

@@ -278,7 +278,7 @@ class IngestWorker:
     def step(self, batch: int = BATCH) -> int:
         """Process up to ``batch`` pending messages; how many were processed."""
         mark = self.mark()
-        pending = self.store.rows(
+        pending = self.store.tuples(
             "SELECT seq, xaction_id, flow_id, received_ms, body FROM messages "
             "WHERE seq > ? ORDER BY seq LIMIT ?",
             (mark, batch),
@@ -306,7 +306,7 @@ class IngestWorker:
             write_outcomes(db, items, encoded)
             moved = db.execute(
                 "UPDATE ingest_mark SET through_seq = ? WHERE id = 1 AND through_seq = ?",
-                (pending[-1]["seq"], mark),
+                (pending[-1][0], mark),
             ).rowcount
             if moved != 1:  # another worker took these first: write nothing twice
                 raise RuntimeError(f"the ingest mark moved past {mark} under this worker")
