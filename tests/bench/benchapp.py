@@ -6,7 +6,8 @@ fixed JSON object through the same stack as the inlet (uvicorn, Starlette, the r
 middleware, a coroutine handler on the event loop), but stores nothing: it is the ceiling the
 inlet is compared with. ``GET /bench/stats`` answers the inlet's commit counts (transactions
 and writes), the seconds the garbage collector has run, how many stored messages the
-ingest worker has yet to map, and the last row's and failure's sequence numbers. Neither exists in the product.
+ingest worker has yet to map, and the last row's and failure's sequence numbers. Neither
+exists in the product.
 
 ``python benchapp.py PORT bare`` serves instead a bare Starlette app with one ``POST
 /bench/noop`` route (no platform middleware, no platform at all), with the same server
