@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from sourceflow.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_ORG_ID
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background
+from sourceflow.testing import platform_process
 
 # Building an SSL context costs ~80 ms per client; loopback needs none, so share one.
 SSL = ssl.create_default_context()
@@ -79,6 +80,14 @@ def shared_platform(tmp_path_factory) -> Iterator[tuple[Starlette, str, str]]:
     app = create_app(PlatformConfig(data_dir=tmp_path_factory.mktemp("shared-platform")))
     with background(app) as url:
         yield app, url, dev_token(url)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> Iterator[str]:
+    """``sourceflow platform serve`` as a process of its own, as a user runs it, on a fresh
+    store and a free port, shared by a module's tests; yields its base URL."""
+    with platform_process(tmp_path_factory.mktemp("platform")) as url:
+        yield url
 
 
 @pytest.fixture

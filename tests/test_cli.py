@@ -4,19 +4,17 @@ as a user types them, and the seed tutorial's own curl lines against it."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
+from clikit import sf
 from shared_reference import reference
+
+from sourceflow.testing import free_port
 
 SEED_FILE = "002_f4dc8d777ab361d2.txt"
 UNAUTHORIZED = {
@@ -28,71 +26,14 @@ UNAUTHORIZED = {
 EMPTY_TOKEN = re.compile(r"\[[\w:.-]+\] Ims service token is empty")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_serve(port: int, data: Path, **popen) -> subprocess.Popen[str]:
-    """`sourceflow platform serve` as a process of its own."""
-    command = [sys.executable, "-m", "sourceflow.cli", "platform", "serve"]
-    return subprocess.Popen(
-        [*command, "--port", str(port), "--data-dir", str(data)], text=True, **popen
-    )
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Iterator[str]:
-    """`sourceflow platform serve` as its own process, on a free port."""
-    data = tmp_path_factory.mktemp("platform")
-    port = free_port()
-    proc = start_serve(port, data, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(url + "/data/foundation/flowservice/connectionSpecs", timeout=1)
-            break
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(
-                    "platform serve did not start: " + (proc.stdout.read() if proc.stdout else "")
-                )
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-def sf(
-    *args: str,
-    cwd: Path,
-    platform: str | None = None,
-    env: dict[str, str] | None = None,
-    check: bool = True,
-) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "sourceflow.cli"]
-    if platform:
-        command += ["--platform", platform]
-    out = subprocess.run(
-        [*command, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-    if check:
-        assert out.returncode == 0, f"sourceflow {' '.join(args)}: {out.stderr}"
-    return out
-
-
 def test_serve_prints_the_dev_credentials(tmp_path):
     port = free_port()
-    proc = start_serve(port, tmp_path, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sourceflow.cli", "platform", "serve", "--port", str(port),
+         "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(4)]

@@ -10,35 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-import pytest
-from test_cli import free_port, sf, start_serve
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory) -> Iterator[str]:
-    """`sourceflow platform serve` as its own process, on a free port."""
-    data = tmp_path_factory.mktemp("platform")
-    port = free_port()
-    proc = start_serve(port, data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(url + "/data/foundation/flowservice/connectionSpecs", timeout=1)
-            break
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("platform serve did not start")
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+from clikit import sf
 
 
 def _connect(served: str, tmp_path: Path, name: str, *extra: str) -> dict:

@@ -20,15 +20,11 @@ import doctest
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from unittest import SkipTest
 
-import httpx
 import pytest
 from sybil import Document, Example, Sybil
 from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser, SkipParser
@@ -37,7 +33,6 @@ ROOT = Path(__file__).parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SHELLS = ("sh", "console")
 STATE = ".docs-run-env"
-SERVE = [sys.executable, "-m", "sourceflow.cli", "platform", "serve"]
 DEFAULT_URL = "http://127.0.0.1:8300"
 SKIP = re.compile(r"<!--\s*skip:\s*(next|start)(?P<reason>[^>]*)-->")
 
@@ -118,41 +113,6 @@ SYBIL = Sybil(
         PythonCodeBlockParser(),
     ]
 )
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`sourceflow platform serve` as a process of its own, on a free port."""
-    data = tmp_path_factory.mktemp("platform")
-    port = free_port()
-    proc = subprocess.Popen(
-        [*SERVE, "--port", str(port), "--data-dir", str(data)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(url + "/data/foundation/flowservice/connectionSpecs", timeout=1)
-            break
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                out = proc.stdout.read() if proc.stdout else ""
-                pytest.fail(f"platform serve did not start: {out}")
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def _page_id(page: Path) -> str:

@@ -114,6 +114,20 @@ def test_the_pytest_plugin_imports_nothing_heavy():
     assert not found & (heavy - {"importlib.metadata"})
 
 
+def test_a_sample_servers_help_imports_no_server():
+    # The helper is named by a plugin's sample module; uvicorn is imported once it serves.
+    found = imported_after(
+        "import sourceflow\n"
+        "try:\n"
+        "    sourceflow.serve_sample(None, prog='p', description='d', default_port=0,\n"
+        "                            instructions=str, argv=['--help'])\n"
+        "except SystemExit:\n"
+        "    pass"
+    )
+    assert "sourceflow.sample_server" in found
+    assert not {m for m in found if m.split(".")[0] in ("uvicorn", "starlette", "httpx")}
+
+
 def test_the_specs_kept_with_source_convert_as_models():
     # Their home is sourceflow.hooktypes, for start-up's sake; on the wire they are models.
     from sourceflow import hooktypes, wire

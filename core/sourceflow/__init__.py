@@ -63,6 +63,7 @@ _LAZY = {
     "redact": "sourceflow.redact",
     "http": "sourceflow.http",
     "signatures": "sourceflow.signatures",
+    "serve_sample": "sourceflow.sample_server",
 }
 _MODULES = frozenset({"model", "redact", "http", "signatures"})
 
@@ -96,6 +97,7 @@ if TYPE_CHECKING:
         generic_streaming_flow_spec,
     )
     from sourceflow.model import Auth, Connection, Flow, MappingRule
+    from sourceflow.sample_server import serve_sample
 
 __all__ = [
     "DATA_LAKE_SPEC_ID",
@@ -130,6 +132,7 @@ __all__ = [
     "http",
     "model",
     "redact",
+    "serve_sample",
     "signatures",
 ]
 

@@ -8,8 +8,6 @@ installs a tiny plugin distribution there (its module and a ``.dist-info`` with 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ import httpx
 import pytest
 
 from sourceflow.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_ORG_ID
+from sourceflow.testing import platform_process
 
 SPEC = "7e7e7e7e-1111-4222-8333-444444444444"
 FS = "/data/foundation/flowservice"
@@ -56,51 +55,12 @@ def _install(site: Path) -> None:
 def serving(tmp_path) -> Iterator[tuple[str, Path]]:
     site = tmp_path / "site"
     site.mkdir()
-    port = _free_port()
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sourceflow.cli",
-            "platform",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(url + FS + "/connectionSpecs", timeout=1)
-            break
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("platform serve did not start")
-            time.sleep(0.1)
-    try:
+    with platform_process(tmp_path / "data", env=env, timeout=20) as url:
         yield url, site
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _api(url: str) -> httpx.Client:

@@ -17,11 +17,12 @@ for: :func:`serve` (a fake of the source's API on loopback), :func:`check_creden
 mapping rules as the platform applies them), :func:`connection_for` and :func:`flow_for`
 (resources to call hooks with) and :func:`delivery_id`; and for tests that drive the source
 end to end, :func:`local_platform` (a platform of the test's own configuration, restartable on
-its data directory), :func:`client_for`, :func:`create_dataset`, :func:`lifecycle_for`
-(``connect`` and ``teardown`` as the CLI runs them, with :class:`ConnectRequest` and
-:class:`ScheduleParams`), the ``sourceflow_cli`` fixture, and the errors the client raises
-(:class:`PlatformError`, :class:`Conflict`). With the package root, this module is all a
-plugin's tests import of sourceflow.
+its data directory), :func:`platform_process` (``sourceflow platform serve`` as a process of
+its own, in the environment the test gives it), :func:`free_port`, :func:`client_for`,
+:func:`create_dataset`, :func:`lifecycle_for` (``connect`` and ``teardown`` as the CLI runs
+them, with :class:`ConnectRequest` and :class:`ScheduleParams`), the ``sourceflow_cli``
+fixture, and the errors the client raises (:class:`PlatformError`, :class:`Conflict`). With
+the package root, this module is all a plugin's tests import of sourceflow.
 
 This module imports nothing but pytest at import time, so it costs an unrelated pytest run
 nothing; the platform, the client and the conformance suite are imported on first use.
@@ -31,6 +32,11 @@ See ``docs/authoring.md``.
 from __future__ import annotations
 
 import importlib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,9 +70,11 @@ __all__ = [
     "create_dataset",
     "delivery_id",
     "flow_for",
+    "free_port",
     "lifecycle_for",
     "local_platform",
     "map_record",
+    "platform_process",
     "register_plugin",
     "serve",
     "sourceflow_cli",
@@ -288,6 +296,69 @@ def lifecycle_for(client: FlowServiceClient, registry: Registry, state: Path | s
     from sourceflow.state import StateFile
 
     return Lifecycle(client, registry, StateFile(Path(state)))
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on at this moment: for a server a test starts
+    in a process of its own with a ``--port``, or for a URL that must not answer.
+
+    Another process may take it before the test does; a server that can bind port 0 and say
+    what it bound (:func:`serve`, :func:`local_platform`) needs none.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def platform_process(
+    data_dir: Path | str, *, env: Mapping[str, str] | None = None, timeout: float = 30
+) -> Iterator[str]:
+    """``sourceflow platform serve`` in a process of its own, as a user runs it, on the store
+    in ``data_dir`` and a free loopback port; yields its base URL once it answers.
+
+    For what only a separate process shows: settings that must reach the platform through its
+    own environment (``env``, the process's whole environment; default this one's), the
+    installed plugins as ``platform serve`` loads them, a command line run against it. For
+    anything else :func:`local_platform` is faster and configurable. The process is stopped
+    (SIGTERM, then killed after 10 s) when the block ends; if it exits or does not answer
+    within ``timeout`` seconds, the test fails with what it printed.
+    """
+    import httpx
+
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [sys.executable, "-m", "sourceflow.cli", "platform", "serve"]
+    command += ["--port", url.rsplit(":", 1)[1], "--data-dir", str(data_dir)]
+    # A file rather than a pipe: a server whose pipe nobody reads blocks once it is full.
+    with tempfile.TemporaryFile("w+") as printed:
+        proc = subprocess.Popen(  # noqa: S603 (this interpreter, sourceflow's own command)
+            command,
+            stdout=printed,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=None if env is None else dict(env),
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    httpx.get(url + "/data/foundation/flowservice/connectionSpecs", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        proc.kill()
+                        proc.wait()
+                        printed.seek(0)
+                        pytest.fail(f"platform serve did not start:\n{printed.read()}")
+                    time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @contextmanager

@@ -27,12 +27,10 @@ client gives up).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import hmac
 import itertools
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -43,6 +41,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+import sourceflow
 
 Message = MutableMapping[str, Any]
 
@@ -426,37 +426,16 @@ Ctrl-C stops it."""
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve the sample shop until interrupted (``python -m sourceflow_shopify.sample``)."""
-    import uvicorn
-
-    parser = argparse.ArgumentParser(
+    shop = SampleShop(SAMPLE_SHOP, SAMPLE_CLIENT_ID, SAMPLE_CLIENT_SECRET, SAMPLE_TOKEN)
+    return sourceflow.serve_sample(
+        shop.app,
         prog="python -m sourceflow_shopify.sample",
         description="Serve a sample Shopify shop (OAuth and webhooks), to try sourceflow "
         "shopify login and connect without a shop.",
+        default_port=DEFAULT_PORT,
+        instructions=instructions,
+        argv=argv,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULT_PORT,
-        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
-    )
-    args = parser.parse_args(argv)
-    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((args.host, args.port))
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-        print("hint: pass another --port (0 picks a free one)", file=sys.stderr)
-        return 1
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    shop = SampleShop(SAMPLE_SHOP, SAMPLE_CLIENT_ID, SAMPLE_CLIENT_SECRET, SAMPLE_TOKEN)
-    # Printed once the port is bound, before serving: a script may wait for these lines.
-    print(instructions(f"http://{host}:{sock.getsockname()[1]}"), flush=True)
-    # uvicorn stops on Ctrl-C (SIGINT) and SIGTERM by itself, finishing open requests.
-    config = uvicorn.Config(shop.app, log_level="warning", lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])
-    return 0
 
 
 if __name__ == "__main__":

@@ -17,11 +17,9 @@ flow can be tried without a Stripe account, and prints how to point a connection
 
 from __future__ import annotations
 
-import argparse
 import json
 import operator
 import secrets
-import socket
 import sys
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -32,6 +30,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+import sourceflow
 
 NOTE = "sourceflow sample data (not a real Stripe account)"
 
@@ -193,35 +193,15 @@ def _resources() -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve the sample API until interrupted (``python -m sourceflow_stripe.sample``)."""
-    import uvicorn
-
-    parser = argparse.ArgumentParser(
+    return sourceflow.serve_sample(
+        app(),
         prog="python -m sourceflow_stripe.sample",
         description="Serve sample Stripe objects with Stripe's list protocol, to try a Stripe "
         "flow without a Stripe account.",
+        default_port=DEFAULT_PORT,
+        instructions=instructions,
+        argv=argv,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULT_PORT,
-        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
-    )
-    args = parser.parse_args(argv)
-    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((args.host, args.port))
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-        print("hint: pass another --port (0 picks a free one)", file=sys.stderr)
-        return 1
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    # Printed once the port is bound, before serving: a script may wait for these lines.
-    print(instructions(f"http://{host}:{sock.getsockname()[1]}"), flush=True)
-    # uvicorn stops on Ctrl-C (SIGINT) and SIGTERM by itself, finishing open requests.
-    uvicorn.Server(uvicorn.Config(app(), log_level="warning", lifespan="off")).run(sockets=[sock])
-    return 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,16 +21,11 @@ import httpx
 import pytest
 
 from sourceflow import SourceflowError
+from sourceflow.testing import free_port, platform_process
 from sourceflow_stripe import sample
 from sourceflow_stripe.plugin import api_for, check_api_base
 
 ENV = "SOURCEFLOW_STRIPE_API_BASE"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env_without_base() -> dict[str, str]:
@@ -69,30 +63,10 @@ def sample_api() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
-def platform_process(tmp_path: Path) -> Iterator[str]:
+def platform(tmp_path: Path) -> Iterator[str]:
     """``sourceflow platform serve`` in a process of its own, without the variable."""
-    port = _free_port()
-    proc = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-        [sys.executable, "-m", "sourceflow.cli", "platform", "serve", "--port", str(port),
-         "--data-dir", str(tmp_path / "platform")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=_env_without_base(),
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url + "/data/foundation/flowservice/connectionSpecs", timeout=1)
-            break
-        except httpx.TransportError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("platform serve did not start")
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with platform_process(tmp_path / "platform", env=_env_without_base()) as url:
+        yield url
 
 
 def test_the_sample_speaks_stripes_list_protocol(sample_api):
@@ -134,47 +108,47 @@ def test_the_sample_speaks_stripes_list_protocol(sample_api):
 
 
 def test_one_setting_reaches_the_cli_and_the_platform(
-    sample_api, platform_process, sourceflow_cli, monkeypatch, tmp_path
+    sample_api, platform, sourceflow_cli, monkeypatch, tmp_path
 ):
     url, _ = sample_api
     monkeypatch.setenv(ENV, url)
     monkeypatch.chdir(tmp_path)
-    code, out, err = sourceflow_cli("--platform", platform_process, "datasets", "create", "c")
+    code, out, err = sourceflow_cli("--platform", platform, "datasets", "create", "c")
     assert code == 0, err
     dataset = out.strip()
     later = int(time.time()) + 3600  # no scheduled run meanwhile: only the one started below
     code, out, err = sourceflow_cli(
-        "--platform", platform_process, "connect", "stripe", "--dataset", dataset,
+        "--platform", platform, "connect", "stripe", "--dataset", dataset,
         "--param", f"accessToken={sample.SAMPLE_KEY}", "--object", "charges",
         "--schedule", f"minute:15@{later}", "--json",
     )  # fmt: skip
     assert code == 0, err
     flow = json.loads(out)["flowId"]
-    code, out, err = sourceflow_cli("--platform", platform_process, "runs", flow, "--start")
+    code, out, err = sourceflow_cli("--platform", platform, "runs", flow, "--start")
     assert code == 0, err
     row = out.splitlines()[2].split()
     charges = len(sample.objects("charges"))
     assert row[1] == "success", out
     assert row[-3:] == [str(charges), str(charges), "0"]
     # The rows are the sample's: the platform pulled from it, not from api.stripe.com.
-    code, out, err = sourceflow_cli("--platform", platform_process, "datasets", "rows", dataset)
+    code, out, err = sourceflow_cli("--platform", platform, "datasets", "rows", dataset)
     assert code == 0 and "Ada Lovelace" in out
 
 
 def test_connect_fails_at_once_when_the_base_does_not_answer(
-    platform_process, sourceflow_cli, monkeypatch, tmp_path
+    platform, sourceflow_cli, monkeypatch, tmp_path
 ):
-    closed = f"http://127.0.0.1:{_free_port()}"
+    closed = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv(ENV, closed)
     monkeypatch.chdir(tmp_path)
-    code, out, _ = sourceflow_cli("--platform", platform_process, "datasets", "create", "c")
+    code, out, _ = sourceflow_cli("--platform", platform, "datasets", "create", "c")
     code, _, err = sourceflow_cli(
-        "--platform", platform_process, "connect", "stripe", "--dataset", out.strip(),
+        "--platform", platform, "connect", "stripe", "--dataset", out.strip(),
         "--param", f"accessToken={sample.SAMPLE_KEY}", "--object", "charges",
     )  # fmt: skip
     assert code == 1
     assert f"cannot reach Stripe at {closed}" in err and ENV in err
-    code, out, _ = sourceflow_cli("--platform", platform_process, "flows", "--json")
+    code, out, _ = sourceflow_cli("--platform", platform, "flows", "--json")
     assert code == 0 and json.loads(out) == []
 
 
