@@ -185,3 +185,13 @@ def test_a_free_port_prints_the_bound_url_then_serves_it_until_sigterm(
         # uvicorn finishes, then ends the process with the signal it caught.
         assert proc.wait(timeout=10) == -signal.SIGTERM
         assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+
+
+def test_ctrl_c_stops_the_sample_without_a_traceback() -> None:
+    with _sample("--port", "0") as (proc, printed):
+        assert printed, proc.stderr.read() if proc.stderr else ""
+        url = printed[0].strip().removeprefix("Sample Acme API on ")
+        assert httpx.get(url + "/hello", timeout=10).status_code == 200  # serving by now
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+        assert proc.stderr is not None and "Traceback" not in proc.stderr.read()

@@ -30,8 +30,8 @@ def serve_sample(
     """Serve the ASGI ``app`` on the ``--host`` and ``--port`` given in ``argv`` until Ctrl-C
     or SIGTERM; return 1 at once when the port cannot be had.
 
-    uvicorn finishes the open requests on either signal, then raises it again as it found it
-    (SIGTERM ends the process with that signal, Ctrl-C raises ``KeyboardInterrupt``); 0 is
+    uvicorn finishes the open requests on either signal, then raises it again as it found it:
+    SIGTERM ends the process with that signal, and Ctrl-C returns 130 (no traceback); 0 is
     returned when the server stops otherwise.
 
     :param app: the sample API, an ASGI app (a Starlette app, say); it is served without
@@ -72,10 +72,15 @@ def serve_sample(
         return 1
     host = f"[{args.host}]" if ipv6 else args.host
     print(instructions(f"http://{host}:{sock.getsockname()[1]}"), flush=True)
-    import uvicorn
-
-    # uvicorn stops on Ctrl-C (SIGINT) and SIGTERM by itself, finishing open requests.
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
     with sock:
-        uvicorn.Server(config).run(sockets=[sock])
+        try:
+            import uvicorn
+
+            # uvicorn stops on Ctrl-C (SIGINT) and SIGTERM by itself, finishing open requests.
+            config = uvicorn.Config(app, log_level="warning", lifespan="off")
+            uvicorn.Server(config).run(sockets=[sock])
+        except KeyboardInterrupt:
+            # Ctrl-C (before uvicorn runs, or raised again by it once stopped) is how the user
+            # stops a sample, not an error to show a traceback for: 130, as a shell reports it.
+            return 130
     return 0
