@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -202,3 +204,29 @@ def test_inserts_merged_in_a_group_commit_as_if_each_ran_alone(
             assert result == n, (writes, results)
         seen.add(n)
     assert notes(store) == sorted(seen)
+
+
+def test_an_answered_write_is_not_kept_while_the_thread_waits(store: Store) -> None:
+    # A batch's write holds all its bodies: the committing thread, waiting for the next
+    # write, must not keep the last one alive (measured: 25 MB more after 100,000 messages).
+    commits = GroupCommit(store)
+    commits.start()
+
+    class Write:
+        def __call__(self, db: sqlite3.Connection) -> int:
+            db.execute("INSERT INTO notes (n) VALUES (1)")
+            return 1
+
+    async def main() -> weakref.ref[Write]:
+        write = Write()
+        assert await commits.write(write) == 1
+        return weakref.ref(write)
+
+    try:
+        gone = asyncio.run(main())
+        deadline = time.monotonic() + 5
+        while gone() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)  # the thread may still be between answering and waiting
+        assert gone() is None
+    finally:
+        commits.stop()

@@ -67,6 +67,21 @@ class Insert:
         return self.value
 
 
+def _gather(queued: queue.SimpleQueue[Any], group: list[_Pending]) -> bool:
+    """Wait for a write, then add to ``group`` everything that arrived while the last commit
+    was on the disk, at most :data:`MAX_GROUP`; True when :data:`_STOP` came."""
+    item = queued.get()
+    while item is not _STOP:
+        group.append(item)
+        if len(group) >= MAX_GROUP:
+            return False
+        try:
+            item = queued.get_nowait()
+        except queue.Empty:
+            return False
+    return True
+
+
 def _run_group(db: Any, group: list[_Pending]) -> None:
     run: list[_Pending] = []  # consecutive inserts of one statement, not yet written
     for pending in group:
@@ -172,24 +187,11 @@ class GroupCommit:
 
     def _run(self, queued: queue.SimpleQueue[Any]) -> None:
         group: list[_Pending] = []
-        take = queued.get_nowait
         try:
             while True:
-                first = queued.get()
-                stopping = first is _STOP
-                if not stopping:
-                    group.append(first)
-                # Everything that arrived while the last commit was on the disk, at most
-                # MAX_GROUP: the rest waits for the next transaction.
-                while not stopping and len(group) < MAX_GROUP:
-                    try:
-                        item = take()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        stopping = True
-                    else:
-                        group.append(item)
+                # The group is gathered in a function of its own: no local here keeps the last
+                # write (a whole batch's bodies) alive while the thread waits for the next one.
+                stopping = _gather(queued, group)
                 if group:
                     self._commit(group)
                     self._answer(group)
@@ -205,7 +207,7 @@ class GroupCommit:
             stranded = group
             while True:
                 try:
-                    item = take()
+                    item = queued.get_nowait()
                 except queue.Empty:
                     break
                 if item is not _STOP:

@@ -622,7 +622,7 @@ class MessageTable:
     def write(self, inlet: InletInfo, received_ms: int, messages: Sequence[Admitted]) -> Receipts:
         """Insert the new messages in one shared transaction; a repeated delivery id gets the
         receipt it was first given."""
-        if len(messages) <= _CHUNK:
+        if len(messages) <= _MERGED:
             small = list(messages)
             if not any(m.delivery_id for m in small):
                 # Nothing to look up first: a plain insert, merged with the group's others.
@@ -663,6 +663,10 @@ _INSERT = (
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _CHUNK = 1000
+_MERGED = 16
+"""Writes of at most this many messages (single messages, small batches) are merged with
+their group's others; larger batches make their rows in the commit thread, a chunk at a time,
+not on the event loop all at once."""
 
 
 def _earlier(
