@@ -132,6 +132,26 @@ class Server:
                 time.sleep(0.05)
         self.url = f"http://{HOST}:{self.port}"
 
+    def pin_ingest(self, cpu: int, timeout: float = 10.0) -> bool:
+        """Move the ingest process (the server's spawned child) to ``cpu``, as an operator
+        would with ``taskset -p``; False when it cannot be found or moved."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    fields = stat.read_text().rsplit(")", 1)[1].split()
+                    cmdline = (stat.parent / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if fields[1] == str(self.proc.pid) and b"resource_tracker" not in cmdline:
+                    try:
+                        os.sched_setaffinity(int(stat.parent.name), {cpu})
+                    except OSError:
+                        return False
+                    return True
+            time.sleep(0.1)
+        return False
+
     def commits(self) -> dict[str, float]:
         """The inlet's commit counts and the collector's seconds so far (``/bench/stats``)."""
         answer: dict[str, float] = httpx.get(self.url + "/bench/stats").json()
@@ -545,14 +565,19 @@ def one_setting(
     *,
     one_cpu: bool = True,
     ingest: str = "process",
+    ingest_on_other_cpu: bool = False,
     batch_only: bool = False,
     rounds: int = 1,
 ) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"data-{durability}-", dir=work))
     server = Server(data_dir, durability, one_cpu=one_cpu, ingest=ingest)
+    ingest_cpu = "server's"
     bare = Server(data_dir, durability, one_cpu=one_cpu, bare=True)
     try:
         connect, done = connect_lifecycle(server.url, data_dir)
+        if ingest_on_other_cpu:  # spawned by now: the platform has served requests
+            moved = server.pin_ingest(CLIENT_CPU)
+            ingest_cpu = "other" if moved else "server's (could not move it)"
         inlet_path = "/collection/" + done.inlet_id
         body = json.dumps(MESSAGE, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "x-adobe-flow-id": done.flow_id}
@@ -655,6 +680,7 @@ def one_setting(
     return {
         "durability": durability,
         "server_cpus": "one" if one_cpu else "all",
+        "ingest_cpu": ingest_cpu,
         "ingest": ingest,
         "connect": connect,
         "bare_noop": bare_noop,
@@ -728,6 +754,13 @@ def main() -> None:
         help="the ingest worker as `platform serve` runs it (a process), or a thread",
     )
     parser.add_argument(
+        "--ingest-cpu",
+        choices=["same", "other"],
+        default="same",
+        help="the ingest process on the server's CPU (default: one core does everything), or "
+        "moved to the other CPU (the load generator's), so that a second core maps",
+    )
+    parser.add_argument(
         "--batch-only", action="store_true", help="only the connect and batch phases"
     )
     args = parser.parse_args()
@@ -745,7 +778,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     result["generator_ceiling"] = generator_ceiling(args.seconds, use_wrk)
     result["server_cpus"], result["ingest"] = args.server_cpus, args.ingest
-    print(f"server on {args.server_cpus} CPU(s), ingest worker in a {args.ingest}")
+    print(
+        f"server on {args.server_cpus} CPU(s), ingest worker in a {args.ingest}"
+        + (", moved to the other CPU" if args.ingest_cpu == "other" else "")
+    )
     result["settings"] = [
         one_setting(
             d.strip(),
@@ -754,6 +790,7 @@ def main() -> None:
             work,
             profile,
             one_cpu=args.server_cpus == "one",
+            ingest_on_other_cpu=args.ingest_cpu == "other",
             ingest=args.ingest,
             batch_only=args.batch_only,
             rounds=args.rounds,
