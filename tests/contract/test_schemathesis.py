@@ -27,8 +27,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -60,6 +58,7 @@ from sourceflow.config import (  # noqa: E402
     FLOWSERVICE_PATH,
 )
 from sourceflow.hooktypes import DATA_LAKE_SPEC_ID  # noqa: E402
+from sourceflow.testing import platform_process  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("SOURCEFLOW_CONTRACT_EXAMPLES", "50"))
@@ -118,57 +117,30 @@ TALLY: dict[str, Any] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[dict[str, Any]]:
     """``sourceflow platform serve`` in a process of its own; a token; resources to aim at."""
-    port = _free_port()
     data = tmp_path_factory.mktemp("contract-live")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sourceflow.cli", "platform", "serve", "--port", str(port),
-         "--data-dir", str(data)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/", timeout=1)
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "sourceflow platform serve did not start: "
-                        + (server.stderr.read().decode() if server.stderr else "")
-                    ) from None
-                time.sleep(0.1)
-        token = httpx.post(
-            f"{url}/ims/token/v3",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": DEV_CLIENT_ID,
-                "client_secret": DEV_CLIENT_SECRET,
-            },
-        ).json()["access_token"]
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "x-api-key": DEV_CLIENT_ID,
-            "x-gw-ims-org-id": DEV_ORG_ID,
-            "x-sandbox-name": "prod",
-        }
-        with httpx.Client(base_url=url, headers=headers) as http:
-            ids = _resources(http)
-        yield {"url": url, "headers": headers, "ids": ids}
+        with platform_process(data) as url:
+            token = httpx.post(
+                f"{url}/ims/token/v3",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": DEV_CLIENT_ID,
+                    "client_secret": DEV_CLIENT_SECRET,
+                },
+            ).json()["access_token"]
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "x-api-key": DEV_CLIENT_ID,
+                "x-gw-ims-org-id": DEV_ORG_ID,
+                "x-sandbox-name": "prod",
+            }
+            with httpx.Client(base_url=url, headers=headers) as http:
+                ids = _resources(http)
+            yield {"url": url, "headers": headers, "ids": ids}
     finally:
-        server.terminate()
-        server.wait(timeout=10)
         _report()
 
 
