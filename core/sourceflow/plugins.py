@@ -22,8 +22,7 @@ import os
 import sys
 import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pluggy
 
@@ -44,32 +43,28 @@ OBSERVERS = frozenset(
 )
 
 
-@dataclass(kw_only=True, frozen=True)
-class LoadFailure:
+class LoadFailure(NamedTuple):
     """A plugin that was left out, and why."""
 
     distribution: str
     error: str
 
 
-@dataclass(kw_only=True, frozen=True)
-class Blocked:
+class Blocked(NamedTuple):
     """An installed plugin that was not loaded because a selection left it out, and why."""
 
     distribution: str
     reason: str
 
 
-@dataclass(kw_only=True, frozen=True)
-class NotInstalled:
+class NotInstalled(NamedTuple):
     """A distribution named in a selection (allow- or deny-list) that is not installed."""
 
     distribution: str
     listed_in: str
 
 
-@dataclass(kw_only=True, frozen=True)
-class PluginInfo:
+class PluginInfo(NamedTuple):
     """What ``sourceflow plugins`` shows for one plugin."""
 
     name: str
@@ -78,20 +73,24 @@ class PluginInfo:
     sources: tuple[Source, ...]
 
 
-@dataclass
 class Registry:
     """Wraps pluggy's manager with sourceflow's rules: allow-list, failures, source ownership."""
 
-    pm: pluggy.PluginManager = field(default_factory=lambda: _new_manager())
-    failures: list[LoadFailure] = field(default_factory=list)
-    blocked: list[Blocked] = field(default_factory=list)
-    not_installed: list[NotInstalled] = field(default_factory=list)
-    _deny: dict[str, str] = field(default_factory=dict, init=False)
-    _versions: dict[str, str | None] = field(default_factory=dict, init=False)
-    _sources: dict[str, tuple[Source, str]] = field(default_factory=dict, init=False)
-    # Per (hook, owner): the owner-only hook caller, and whether the owner implements the
-    # hook. The inlet asks both for every delivery; registering or dropping a plugin clears it.
-    _routes: dict[tuple[str, str], tuple[Any, bool]] = field(default_factory=dict, init=False)
+    def __init__(self) -> None:
+        self.pm: pluggy.PluginManager = _new_manager()
+        self.failures: list[LoadFailure] = []
+        """Plugins left out because they failed to load, and why."""
+        self.blocked: list[Blocked] = []
+        """Installed plugins a selection left out, and why."""
+        self.not_installed: list[NotInstalled] = []
+        """Distributions a selection names that are not installed."""
+        self._deny: dict[str, str] = {}
+        self._versions: dict[str, str | None] = {}
+        self._sources: dict[str, tuple[Source, str]] = {}
+        # Per (hook, owner): the owner-only hook caller, and whether the owner implements the
+        # hook. The inlet asks both for every delivery; registering or dropping a plugin
+        # clears it.
+        self._routes: dict[tuple[str, str], tuple[Any, bool]] = {}
 
     # --- loading ------------------------------------------------------------------------------
 

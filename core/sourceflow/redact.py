@@ -12,21 +12,33 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 MASK = "***"
 
-_SECRET_KEY = re.compile(
-    r"(secret|token|password|passwd|authorization|api[-_]?key|access[-_]?key|credential|"
-    r"private[-_]?key|signature|hmac|cookie)",
-    re.IGNORECASE,
-)
-_SHAPES = re.compile(
-    r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]+"
-    r"|\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]+"
-    r"|\bwhsec_[A-Za-z0-9+/=]+"
-    r"|\bshp(?:at|ca|pa|ss)_[A-Za-z0-9]+"
-)
+
+# Compiled on first use: compiling them is pure Python, and a command that never reports an
+# error or a secret-bearing structure (``sourceflow plugins``) should not pay for it.
+@cache
+def _secret_key() -> re.Pattern[str]:
+    return re.compile(
+        r"(secret|token|password|passwd|authorization|api[-_]?key|access[-_]?key|credential|"
+        r"private[-_]?key|signature|hmac|cookie)",
+        re.IGNORECASE,
+    )
+
+
+@cache
+def _shapes() -> re.Pattern[str]:
+    return re.compile(
+        r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]+"
+        r"|\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]+"
+        r"|\bwhsec_[A-Za-z0-9+/=]+"
+        r"|\bshp(?:at|ca|pa|ss)_[A-Za-z0-9]+"
+    )
+
+
 _MIN_LEN = 6  # shorter registered values would mask ordinary words
 
 _known: set[str] = set()
@@ -57,14 +69,14 @@ def register_keys(*names: str) -> None:
 def is_secret_key(key: str) -> bool:
     """Whether a field called ``key`` holds a secret: a name a source's schema marks secret
     (:func:`register_keys`), or one that looks like a secret's."""
-    return key in _keys or bool(_SECRET_KEY.search(key))
+    return key in _keys or bool(_secret_key().search(key))
 
 
 def scrub(text: str) -> str:
     """``text`` with registered secrets and secret-shaped tokens masked."""
     if _pattern is not None:
         text = _pattern.sub(MASK, text)
-    return _SHAPES.sub(
+    return _shapes().sub(
         lambda m: m.group(0).split()[0] + " " + MASK if " " in m.group(0) else MASK, text
     )
 
