@@ -31,6 +31,7 @@ import httpx
 import pytest
 from aepp import catalog, dataprep, flowservice, ingestion
 from aepp import config as aepp_config
+from gateway import dev_token
 
 import sourceflow
 from sourceflow.config import CATALOG_PATH, DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_ORG_ID
@@ -419,14 +420,7 @@ def test_aepp_with_a_token_of_its_own_needs_connection_type(local):
     """configure(accesstoken=...) skips aepp's token exchange but leaves out the
     ``connectionType`` its connector then reads (a KeyError in aepp); setting it is the
     workaround (docs/platform.md)."""
-    token = httpx.post(
-        f"{local['url']}/ims/token/v3",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": DEV_CLIENT_ID,
-            "client_secret": DEV_CLIENT_SECRET,
-        },
-    ).json()["access_token"]
+    token = dev_token(local["url"])
     saved = copy.deepcopy(aepp_config.config_object)
     try:
         aepp.configure(

@@ -42,9 +42,10 @@ from typing import Any
 
 import httpx
 import pytest
+from gateway import dev_token, gateway_headers
 from shared_reference import reference
 
-from sourceflow.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_ORG_ID
+from sourceflow.config import DEV_CLIENT_ID, DEV_ORG_ID
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.server import background
 
@@ -276,20 +277,8 @@ def platform(tmp_path, monkeypatch) -> Iterator[tuple[Replay, FakeStripe]]:
     app = create_app(PlatformConfig(data_dir=tmp_path / "platform", scheduler=False))
     with background(stripe.app) as stripe_url, background(app) as url:
         monkeypatch.setenv("SOURCEFLOW_STRIPE_API_BASE", stripe_url)
-        token = httpx.post(
-            f"{url}/ims/token/v3",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": DEV_CLIENT_ID,
-                "client_secret": DEV_CLIENT_SECRET,
-            },
-        ).json()["access_token"]
-        gateway = {
-            "Authorization": f"Bearer {token}",
-            "x-api-key": DEV_CLIENT_ID,
-            "x-gw-ims-org-id": DEV_ORG_ID,
-            "x-sandbox-name": SANDBOX,
-        }
+        token = dev_token(url)
+        gateway = gateway_headers(url, token=token, sandbox=SANDBOX)
         dataset = (
             httpx.post(
                 f"{url}/data/foundation/catalog/dataSets",

@@ -42,6 +42,7 @@ from shared_reference import reference
 reference("adobe", needed_for="Adobe's OpenAPI contract cannot be fuzzed", module=True)
 
 import schemathesis  # noqa: E402
+from gateway import gateway_headers  # noqa: E402
 from schemathesis.checks import (  # noqa: E402
     not_a_server_error,
     response_schema_conformance,
@@ -52,9 +53,6 @@ from test_contract import EXPLAINED, SPECS  # noqa: E402  (the reconciled contra
 
 from sourceflow.config import (  # noqa: E402
     DATAPREP_PATH,
-    DEV_CLIENT_ID,
-    DEV_CLIENT_SECRET,
-    DEV_ORG_ID,
     FLOWSERVICE_PATH,
 )
 from sourceflow.hooktypes import DATA_LAKE_SPEC_ID  # noqa: E402
@@ -123,20 +121,7 @@ def live(tmp_path_factory) -> Iterator[dict[str, Any]]:
     data = tmp_path_factory.mktemp("contract-live")
     try:
         with platform_process(data) as url:
-            token = httpx.post(
-                f"{url}/ims/token/v3",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": DEV_CLIENT_ID,
-                    "client_secret": DEV_CLIENT_SECRET,
-                },
-            ).json()["access_token"]
-            headers = {
-                "Authorization": f"Bearer {token}",
-                "x-api-key": DEV_CLIENT_ID,
-                "x-gw-ims-org-id": DEV_ORG_ID,
-                "x-sandbox-name": "prod",
-            }
+            headers = gateway_headers(url)
             with httpx.Client(base_url=url, headers=headers) as http:
                 ids = _resources(http)
             yield {"url": url, "headers": headers, "ids": ids}

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+from gateway import platform_client
 from platform_testkit import FS
 
 import sourceflow
-from sourceflow.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_ORG_ID
 from sourceflow.hooktypes import (
     DATA_LAKE_SPEC_ID,
     PROVIDER_STREAMING,
@@ -77,20 +77,7 @@ def gated(tmp_path) -> Iterator[tuple[httpx.Client, Gated, Any]]:
     registry.register(plugin, "gated")
     app = create_app(PlatformConfig(data_dir=tmp_path, scheduler=False), registry=registry)
     with background(app) as url:
-        token = httpx.post(
-            f"{url}/ims/token/v3",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": DEV_CLIENT_ID,
-                "client_secret": DEV_CLIENT_SECRET,
-            },
-        ).json()["access_token"]
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "x-api-key": DEV_CLIENT_ID,
-            "x-gw-ims-org-id": DEV_ORG_ID,
-        }
-        with httpx.Client(base_url=url, headers=headers) as api:
+        with platform_client(url) as api:
             yield api, plugin, app
         plugin.gate.set()
 

@@ -13,10 +13,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from gateway import platform_client
 
-from sourceflow.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_ORG_ID
 from sourceflow.testing import platform_process
 
 SPEC = "7e7e7e7e-1111-4222-8333-444444444444"
@@ -63,31 +62,10 @@ def serving(tmp_path) -> Iterator[tuple[str, Path]]:
         yield url, site
 
 
-def _api(url: str) -> httpx.Client:
-    token = httpx.post(
-        url + "/ims/token/v3",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": DEV_CLIENT_ID,
-            "client_secret": DEV_CLIENT_SECRET,
-        },
-    ).json()["access_token"]
-    return httpx.Client(
-        base_url=url,
-        timeout=10,
-        headers={
-            "Authorization": f"Bearer {token}",
-            "x-api-key": DEV_CLIENT_ID,
-            "x-gw-ims-org-id": DEV_ORG_ID,
-            "x-sandbox-name": "prod",
-        },
-    )
-
-
 def test_a_plugin_installed_while_serving_is_found_without_a_restart(serving):
     url, site = serving
     connection = {"name": "late", "connectionSpec": {"id": SPEC, "version": "1.0"}}
-    with _api(url) as api:
+    with platform_client(url) as api:
         before = api.post(FS + "/connections", json=connection)
         assert before.status_code == 400
         assert "installed while the platform runs" in before.text  # says what to do
