@@ -7,10 +7,12 @@ plugin's tests run the command in their own process instead (the ``sourceflow_cl
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def sf(
@@ -41,3 +43,17 @@ def sf(
     if check:
         assert out.returncode == 0, f"sourceflow {' '.join(args)}: {out.stderr}"
     return out
+
+
+def connect_http(platform: str, cwd: Path, name: str, *options: str) -> dict[str, Any]:
+    """Create a dataset called ``name``, connect an HTTP API source of that name to it with
+    ``options``, and return what ``connect --json`` printed, with the dataset id added under
+    ``dataset``."""
+    dataset = sf("datasets", "create", name, cwd=cwd, platform=platform).stdout.strip()
+    printed = sf(
+        "connect", "http", "--dataset", dataset, "--name", name, *options, "--json",
+        cwd=cwd, platform=platform,
+    ).stdout  # fmt: skip
+    connected: dict[str, Any] = json.loads(printed)
+    connected["dataset"] = dataset
+    return connected

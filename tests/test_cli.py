@@ -11,7 +11,8 @@ import sys
 
 import httpx
 import pytest
-from clikit import sf
+from clikit import connect_http, sf
+from gateway import dev_token
 from shared_reference import reference
 
 from sourceflow.testing import free_port
@@ -130,21 +131,7 @@ def test_connect_send_rows_teardown(served, tmp_path):
 
 
 def test_authenticated_inlet_refuses_without_a_token(served, tmp_path):
-    dataset = sf("datasets", "create", "secure", cwd=tmp_path, platform=served).stdout.strip()
-    connected = json.loads(
-        sf(
-            "connect",
-            "http",
-            "--dataset",
-            dataset,
-            "--authenticated",
-            "--name",
-            "secure",
-            "--json",
-            cwd=tmp_path,
-            platform=served,
-        ).stdout
-    )
+    connected = connect_http(served, tmp_path, "secure", "--authenticated")
     assert connected["authenticationRequired"] is True
     refused = httpx.post(
         connected["inletUrl"], json={"a": 1}, headers={"x-adobe-flow-id": connected["flowId"]}
@@ -283,14 +270,7 @@ def _curl_blocks() -> list[str]:
 
 def test_the_seed_curl_lines_work_against_the_local_platform(served, tmp_path):
     blocks = _curl_blocks()
-    token = httpx.post(
-        served + "/ims/token/v3",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "sourceflow-local",
-            "client_secret": "sourceflow-local-dev-secret",
-        },
-    ).json()["access_token"]
+    token = dev_token(served)
     dataset = sf("datasets", "create", "seed", cwd=tmp_path, platform=served).stdout.strip()
     values = {
         "{ACCESS_TOKEN}": token,

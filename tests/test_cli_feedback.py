@@ -14,30 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-from clikit import sf
+from clikit import connect_http, sf
 
 
 def _connect(served: str, tmp_path: Path, name: str, *extra: str) -> dict:
     # --raw: the records these tests send are plain JSON, not XDM envelopes (an XDM flow
     # would record each as a failure).
-    dataset = sf("datasets", "create", name, cwd=tmp_path, platform=served).stdout.strip()
-    connected = json.loads(
-        sf(
-            "connect",
-            "http",
-            "--dataset",
-            dataset,
-            "--name",
-            name,
-            "--raw",
-            *extra,
-            "--json",
-            cwd=tmp_path,
-            platform=served,
-        ).stdout
-    )
-    connected["dataset"] = dataset
-    return connected
+    return connect_http(served, tmp_path, name, "--raw", *extra)
 
 
 def _post_batches(inlet_url: str, flow_id: str, numbers: range) -> None:
