@@ -31,7 +31,7 @@ import httpx
 import pytest
 from aepp import catalog, dataprep, flowservice, ingestion
 from aepp import config as aepp_config
-from gateway import dev_token
+from gateway import dev_token, gateway_headers
 
 import sourceflow
 from sourceflow.config import CATALOG_PATH, DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_ORG_ID
@@ -146,11 +146,7 @@ def _rows(local: dict[str, Any], token: str, dataset_id: str) -> list[dict[str, 
     local["app"].state.platform.wait_idle(10)
     answer = httpx.get(
         f"{local['url']}/sourceflow/dataSets/{dataset_id}/rows",
-        headers={
-            "Authorization": f"Bearer {token}",
-            "x-api-key": DEV_CLIENT_ID,
-            "x-gw-ims-org-id": DEV_ORG_ID,
-        },
+        headers=gateway_headers(local["url"], token=token),
     )
     assert answer.status_code == 200, answer.text
     return [item["record"] for item in answer.json()["items"]]

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from gateway import gateway_headers
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -227,10 +228,7 @@ def test_plan_reports_drift_made_behind_its_back(tmp_path, client, registry, pla
         f"{client.flowservice_url}/targetConnections/{target.id}",
         json=[{"op": "replace", "path": "/params", "value": {"dataSetId": other}}],
         headers={
-            "Authorization": f"Bearer {token}",
-            "x-api-key": config.DEV_CLIENT_ID,
-            "x-gw-ims-org-id": config.DEV_ORG_ID,
-            "x-sandbox-name": sandbox,
+            **gateway_headers(platform_url, token=token, sandbox=sandbox),
             "If-Match": str(target.etag),
         },
     )

@@ -244,12 +244,7 @@ class Replay:
             self.inlets["latest"] = got.get("inletId", "")
 
     def gateway(self) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {self.token}",
-            "x-api-key": DEV_CLIENT_ID,
-            "x-gw-ims-org-id": DEV_ORG_ID,
-            "x-sandbox-name": SANDBOX,
-        }
+        return gateway_headers(self.url, token=self.token, sandbox=SANDBOX)
 
 
 def as_documented(curl: Curl, answer: httpx.Response) -> None:

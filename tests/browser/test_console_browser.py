@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from gateway import gateway_headers
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "platform"))
 from platform_testkit import Builder
@@ -87,22 +88,7 @@ def platform(tmp_path) -> Iterator[tuple[Any, str]]:
 
 
 def dev_api(url: str) -> httpx.Client:
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": DEV_CLIENT_ID,
-        "client_secret": DEV_CLIENT_SECRET,
-    }
-    token = httpx.post(f"{url}/ims/token/v3", data=form).json()["access_token"]
-    from sourceflow.config import DEV_ORG_ID
-
-    return httpx.Client(
-        base_url=url,
-        headers={
-            "Authorization": f"Bearer {token}",
-            "x-api-key": DEV_CLIENT_ID,
-            "x-gw-ims-org-id": DEV_ORG_ID,
-        },
-    )
+    return httpx.Client(base_url=url, headers=gateway_headers(url))
 
 
 def test_follow_a_message_to_its_error_fix_the_mapping_and_replay(platform, browser, tmp_path):

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from gateway import dev_token, gateway_headers
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
@@ -30,13 +31,7 @@ from shared_reference import reference
 from starlette.routing import Route
 
 import sourceflow
-from sourceflow.config import (
-    DATAPREP_PATH,
-    DEV_CLIENT_ID,
-    DEV_CLIENT_SECRET,
-    DEV_ORG_ID,
-    FLOWSERVICE_PATH,
-)
+from sourceflow.config import DATAPREP_PATH, FLOWSERVICE_PATH
 from sourceflow.hooktypes import (
     DATA_LAKE_SPEC_ID,
     PROVIDER_STREAMING,
@@ -306,22 +301,8 @@ def served(tmp_path_factory) -> Iterator[tuple[Any, list[Exchange]]]:
             base_url=url, verify=ssl.create_default_context(), event_hooks={"response": [record]}
         ) as http,
     ):
-        token = http.post(
-            "/ims/token/v3",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": DEV_CLIENT_ID,
-                "client_secret": DEV_CLIENT_SECRET,
-            },
-        ).json()["access_token"]
-        http.headers.update(
-            {
-                "Authorization": f"Bearer {token}",
-                "x-api-key": DEV_CLIENT_ID,
-                "x-gw-ims-org-id": DEV_ORG_ID,
-                "x-sandbox-name": "prod",
-            }
-        )
+        token = dev_token(url)
+        http.headers.update(gateway_headers(url, token=token))
         _scenario(http, token)
         app.state.platform.wait_idle(5)
         yield app, exchanges

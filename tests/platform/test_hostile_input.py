@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
+from gateway import gateway_headers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from platform_testkit import Builder
 from starlette.routing import Route
 
-from sourceflow.config import DEV_CLIENT_ID, DEV_ORG_ID
 from sourceflow.platform.http import jsonbytes
 
 FS = "/data/foundation/flowservice"
@@ -60,12 +60,7 @@ def _fill(template: str, ids: dict[str, str]) -> str:
 def chain(shared_platform):
     """A fresh HTTP API chain (the route test deletes what it finds) in a sandbox of its own."""
     _, url, token = shared_platform
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "x-api-key": DEV_CLIENT_ID,
-        "x-gw-ims-org-id": DEV_ORG_ID,
-        "x-sandbox-name": f"hostile-{uuid.uuid4().hex[:8]}",
-    }
+    headers = gateway_headers(url, token=token, sandbox=f"hostile-{uuid.uuid4().hex[:8]}")
     with httpx.Client(base_url=url, headers=headers, timeout=20) as api:
         yield api, Builder(api).http_chain()
 

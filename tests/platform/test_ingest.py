@@ -7,6 +7,7 @@ import json
 import sqlite3
 
 import httpx
+from gateway import dev_token, gateway_headers
 from platform_testkit import SEED_MESSAGE, SSL, Builder
 
 from sourceflow.platform.app import PlatformConfig, create_app
@@ -87,29 +88,13 @@ def test_rows_page_by_key_with_limit_and_after(api, anonymous, build, shared_pla
     assert api.get("/sourceflow/flows/nope/failures").status_code == 404
 
 
-def _token(client: httpx.Client, config: PlatformConfig) -> str:
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": config.client_id,
-        "client_secret": config.client_secret,
-    }
-    token: str = client.post("/ims/token/v3", data=form).json()["access_token"]
-    return token
-
-
 def test_a_restart_keeps_everything_and_processes_what_was_pending(tmp_path):
     # First run: no ingest worker, as if the process died right after acknowledging.
     stalled = PlatformConfig(data_dir=tmp_path, ingest=False)
     app = create_app(stalled)
     with background(app) as url, httpx.Client(base_url=url, verify=SSL) as client:
-        token = _token(client, stalled)
-        client.headers.update(
-            {
-                "Authorization": f"Bearer {token}",
-                "x-api-key": stalled.client_id,
-                "x-gw-ims-org-id": stalled.org_id,
-            }
-        )
+        token = dev_token(url)
+        client.headers.update(gateway_headers(url, token=token))
         chain = Builder(client).http_chain()
         receipts = [
             client.post(chain["inlet_url"], json={**SEED_MESSAGE, "n": n}).json() for n in range(3)
@@ -125,13 +110,7 @@ def test_a_restart_keeps_everything_and_processes_what_was_pending(tmp_path):
     config = PlatformConfig(data_dir=tmp_path)
     app = create_app(config)
     with background(app) as url, httpx.Client(base_url=url, verify=SSL) as client:
-        client.headers.update(
-            {
-                "Authorization": f"Bearer {token}",
-                "x-api-key": config.client_id,
-                "x-gw-ims-org-id": config.org_id,
-            }
-        )
+        client.headers.update(gateway_headers(url, token=token))
         assert app.state.platform.wait_idle(5)
         for kind, key in [("connections", "connection"), ("flows", "flow")]:
             assert (

@@ -5,12 +5,10 @@ process gone when the platform stops."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-from platform_testkit import FS, SCHEMA_ID, SSL, Builder
+from gateway import platform_client
+from platform_testkit import FS, SCHEMA_ID, Builder
 
 from sourceflow.platform.app import PlatformConfig, create_app
 from sourceflow.platform.ingest.process import IngestProcess
@@ -28,30 +26,6 @@ RULES = [
 ]
 
 
-@contextmanager
-def _client(url: str, config: PlatformConfig) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=url, verify=SSL, timeout=10) as client:
-        _sign_in(client, config)
-        yield client
-
-
-def _sign_in(client: httpx.Client, config: PlatformConfig) -> None:
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": config.client_id,
-        "client_secret": config.client_secret,
-    }
-    token = client.post("/ims/token/v3", data=form).json()["access_token"]
-    client.headers.update(
-        {
-            "Authorization": f"Bearer {token}",
-            "x-api-key": config.client_id,
-            "x-gw-ims-org-id": config.org_id,
-            "x-sandbox-name": "prod",
-        }
-    )
-
-
 def _rows(data_dir: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(data_dir / "platform.db") as db:
         return list(db.execute("SELECT xaction_id, record FROM rows ORDER BY seq"))
@@ -61,7 +35,7 @@ def test_the_ingest_process_maps_in_order_once_and_follows_a_replaced_mapping(tm
     config = PlatformConfig(data_dir=tmp_path, ingest_process=True, durability="normal")
     app = create_app(config)
     platform = app.state.platform
-    with background(app) as url, _client(url, config) as client:
+    with background(app) as url, platform_client(url) as client:
         assert isinstance(platform.ingest, IngestProcess)
         chain = Builder(client).http_chain(mapping=RULES)
         receipts = []

@@ -8,11 +8,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
+from gateway import platform_client
 
 import sourceflow
-from sourceflow.config import DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_ORG_ID
 from sourceflow.errors import SourceflowError
 from sourceflow.hooktypes import (
     DATA_LAKE_SPEC_ID,
@@ -87,21 +86,6 @@ class Ledger:
             following["next"] = len(self.records)
 
         return ReadResult(records=records(), state=following)
-
-
-def platform_client(url: str) -> httpx.Client:
-    """Plain httpx with the four Platform headers: these tests check the platform itself."""
-    token = httpx.post(
-        f"{url}/ims/token/v3",
-        data={"grant_type": "client_credentials", "client_id": DEV_CLIENT_ID,
-              "client_secret": DEV_CLIENT_SECRET},
-    ).json()["access_token"]  # fmt: skip
-    return httpx.Client(
-        base_url=url,
-        timeout=10,
-        headers={"Authorization": f"Bearer {token}", "x-api-key": DEV_CLIENT_ID,
-                 "x-gw-ims-org-id": DEV_ORG_ID, "x-sandbox-name": "prod"},
-    )  # fmt: skip
 
 
 class Clock:

@@ -89,6 +89,7 @@ def test_the_tutorial_end_to_end(api, anonymous, build, shared_platform):
 
 def test_inlet_base_url_overrides_the_request_address(tmp_path):
     import httpx
+    from gateway import gateway_headers
     from platform_testkit import SSL
 
     from sourceflow.platform.app import PlatformConfig, create_app
@@ -96,19 +97,7 @@ def test_inlet_base_url_overrides_the_request_address(tmp_path):
 
     config = PlatformConfig(data_dir=tmp_path, inlet_base_url="https://dcs.example.test/")
     with background(create_app(config)) as url, httpx.Client(verify=SSL) as raw:
-        token = raw.post(
-            f"{url}/ims/token/v3",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": config.client_id,
-                "client_secret": config.client_secret,
-            },
-        ).json()["access_token"]
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "x-api-key": config.client_id,
-            "x-gw-ims-org-id": config.org_id,
-        }
+        headers = gateway_headers(url)
         cid = raw.post(f"{url}{FS}/connections", json=SEED_CONNECTION, headers=headers).json()["id"]
         params = raw.get(f"{url}{FS}/connections/{cid}", headers=headers).json()["items"][0][
             "auth"

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from gateway import gateway_headers
 
 hypothesis = pytest.importorskip("hypothesis", reason="pip install -e .[reliability]")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -84,12 +85,7 @@ class World:
         self.problems: list[str] = []
         self.cases = 0
         self.http = httpx.Client(base_url=url, timeout=10)
-        self.headers = {
-            "Authorization": f"Bearer {token}",
-            "x-api-key": config.DEV_CLIENT_ID,
-            "x-gw-ims-org-id": config.DEV_ORG_ID,
-            "x-sandbox-name": "prod",
-        }
+        self.headers = gateway_headers(url, token=token)
 
     def bodies(self) -> dict[str, Any]:
         ids = self.ids
